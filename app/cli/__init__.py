@@ -1,0 +1,83 @@
+"""The ``sdscope`` command line. Each subcommand is one module in ``SUBCOMMANDS`` with a
+``register(subparsers)`` that adds its parser and sets ``handler``; handlers parse nothing
+themselves, call the API the tests call, and return an exit code.
+
+Errors meant for users (``SdscopeError``, usage errors, ``OSError`` on a user's path) end
+as one ``sdscope: error: ...`` line on stderr and exit code 2; ``--debug`` adds the
+traceback. Ctrl-C exits 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
+
+from app import __version__
+from app.cli import bench, gui, image
+from app.cli.parser import CliParser, add_debug_option
+from sdmodel.errors import SdscopeError
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+# One module per subcommand, in --help order. Add a subcommand by appending its module.
+SUBCOMMANDS: tuple[ModuleType, ...] = (gui, image, bench)
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+def build_parser() -> CliParser:
+    parser = CliParser(
+        prog="sdscope",
+        description="Interactive SD-bus debugger: a simulated SD card, SDHCI controller and "
+        "host driver, with waveform and protocol views. Without a command, opens the window "
+        "on the built-in demo card.",
+    )
+    parser.add_argument("--version", action="version", version=f"sdscope {__version__}")
+    add_debug_option(parser, top_level=True)
+    subparsers = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.register(subparsers)
+    for sub in subparsers.choices.values():
+        add_debug_option(sub, top_level=False)
+    return parser
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sdscope`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in arguments
+    try:
+        parser = build_parser()
+        args = parser.parse_args(arguments)
+        if args.command is None:  # bare `sdscope`: the window with its defaults
+            args = parser.parse_args([*arguments, "gui"])
+        logging.basicConfig(
+            level=logging.DEBUG if args.debug else logging.WARNING,
+            format="%(name)s: %(levelname)s: %(message)s",
+        )
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `sdscope ... | head`: the reader left, nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except (SdscopeError, OSError) as error:
+        if debug:
+            traceback.print_exc()
+        print(f"sdscope: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
+

@@ -1,0 +1,35 @@
+"""The argument parser shared by every subcommand: usage errors are one line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from sdmodel.errors import SdscopeError
+
+__all__ = ["CliParser", "UsageError", "add_debug_option"]
+
+
+class UsageError(SdscopeError):
+    """The command line does not parse; ``str()`` names the subcommand and the problem."""
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ArgumentParser whose ``error()`` raises instead of printing usage and exiting,
+    so ``main`` can report it as one ``sdscope: error: ...`` line with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.partition(" ")[2]  # "sdscope image new" -> "image new"
+        where = f"{command}: " if command else ""
+        raise UsageError(f"{where}{message} (see '{self.prog} --help')")
+
+
+def add_debug_option(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """``--debug`` on the top-level parser and on every subcommand. Subcommands default to
+    SUPPRESS so ``sdscope --debug image info X`` is not reset by the subparser."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top_level else argparse.SUPPRESS,
+        help="log debug messages and show tracebacks of errors",
+    )

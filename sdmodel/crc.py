@@ -1,0 +1,103 @@
+"""CRC7 and CRC16 of the SD protocol (Physical Layer spec §4.5).
+
+CRC7: G(x) = x^7 + x^3 + 1, register starts at 0, MSB first.
+CRC16: G(x) = x^16 + x^12 + x^5 + 1 (CRC-16/XMODEM), which is exactly
+``binascii.crc_hqx(data, 0)`` for byte-aligned streams. In 4-bit mode each
+DAT line carries its own CRC16 over its own bit stream (§3.6.1, §4.5).
+"""
+
+from __future__ import annotations
+
+import binascii
+
+import numpy as np
+
+__all__ = [
+    "crc7",
+    "crc7_bits",
+    "crc16",
+    "crc16_lanes",
+    "split_lanes",
+    "command_frame",
+    "crc7_ok",
+]
+
+
+def _build_crc7_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        reg = 0
+        for i in range(7, -1, -1):
+            feedback = ((reg >> 6) & 1) ^ ((byte >> i) & 1)
+            reg = (reg << 1) & 0x7F
+            if feedback:
+                reg ^= 0x09
+        table.append(reg)
+    return tuple(table)
+
+
+_CRC7_TABLE = _build_crc7_table()
+
+
+def crc7(data: bytes) -> int:
+    """CRC7 over whole bytes, MSB first (§4.5). ``crc7(b"\\x40\\0\\0\\0\\0") == 0x4A``."""
+    reg = 0
+    for byte in data:
+        # Shifting 8 bits through the 7-bit register: the table holds the
+        # remainder of (reg<<1 ^ byte) for the top bits; see _build_crc7_table.
+        reg = _CRC7_TABLE[((reg << 1) ^ byte) & 0xFF]
+    return reg
+
+
+def crc7_bits(bits: int, nbits: int) -> int:
+    """CRC7 over the ``nbits`` low bits of ``bits``, MSB first (any bit count)."""
+    reg = 0
+    for i in range(nbits - 1, -1, -1):
+        feedback = ((reg >> 6) & 1) ^ ((bits >> i) & 1)
+        reg = (reg << 1) & 0x7F
+        if feedback:
+            reg ^= 0x09
+    return reg
+
+
+def crc7_ok(frame: bytes) -> bool:
+    """True if the last byte of ``frame`` is ``crc7(rest) << 1 | 1``."""
+    return len(frame) >= 2 and frame[-1] == ((crc7(frame[:-1]) << 1) | 1)
+
+
+def command_frame(index: int, arg: int) -> bytes:
+    """The 6-byte command token: ``0x40 | index``, argument, CRC7 and end bit (§4.7.2)."""
+    head = bytes([0x40 | (index & 0x3F)]) + (arg & 0xFFFFFFFF).to_bytes(4, "big")
+    return head + bytes([(crc7(head) << 1) | 1])
+
+
+def crc16(data: bytes) -> int:
+    """CRC16 of one serial stream (1-bit mode block, SPI data block)."""
+    return binascii.crc_hqx(data, 0)
+
+
+def split_lanes(data: bytes, width: int) -> list[bytes]:
+    """The bit stream of each DAT line, packed MSB first, lane 0 = DAT0.
+
+    4-bit mode sends each byte high nibble first: line DATn carries bit n+4,
+    then bit n (§3.6.1). For 1-bit mode the one lane is the data itself.
+    """
+    if width == 1:
+        return [bytes(data)]
+    if width != 4:
+        raise ValueError(f"bus width must be 1 or 4, not {width}")
+    raw = np.frombuffer(bytes(data), dtype=np.uint8)
+    lanes = []
+    for n in range(4):
+        hi = (raw >> (n + 4)) & 1
+        lo = (raw >> n) & 1
+        bits = np.empty(raw.size * 2, dtype=np.uint8)
+        bits[0::2] = hi
+        bits[1::2] = lo
+        lanes.append(np.packbits(bits).tobytes())
+    return lanes
+
+
+def crc16_lanes(data: bytes, width: int) -> list[int]:
+    """CRC16 of each DAT line, index 0 = DAT0 (one value in 1-bit mode)."""
+    return [crc16(lane) for lane in split_lanes(data, width)]

@@ -1,0 +1,48 @@
+"""SerialExecutor and ImageFile: the two pieces that make closing safe with a stuck job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sdmodel.storage import StorageErrorKind
+from sdmodel.storage.executor import SerialExecutor
+from sdmodel.storage.image import ImageFile
+
+
+def test_shutdown_waits_at_most_its_timeout_for_a_job_stuck_in_a_call() -> None:
+    executor = SerialExecutor("test-stuck")
+
+    async def scenario() -> tuple[float, bool, object]:
+        stuck = executor.submit(lambda: time.sleep(2.0), skip_if_cancelled=False)
+        queued = executor.submit(lambda: "never", skip_if_cancelled=False)
+        await asyncio.sleep(0.05)
+        start = time.perf_counter()
+        finished = executor.shutdown(lambda: RuntimeError("cancelled"), timeout=0.3)
+        elapsed = time.perf_counter() - start
+        stuck.cancel()
+        return elapsed, finished, (await asyncio.gather(queued, return_exceptions=True))[0]
+
+    elapsed, finished, queued = asyncio.run(scenario())
+    assert 0.25 < elapsed < 0.6
+    assert not finished
+    assert isinstance(queued, RuntimeError)
+
+
+def test_fd_in_use_is_closed_only_when_the_call_returns(
+    make_image: Callable[..., Path]
+) -> None:
+    image = ImageFile.open(make_image(), read_only=False, lock=True)
+    with image.use(StorageErrorKind.CANCELLED, "read") as fd:
+        image.close()
+        assert os.pread(fd, 4, 512) == b"\x01" * 4  # still the image, not a reused fd
+        ImageFile.open(image.path, read_only=False, lock=True).close()  # lock already free
+    try:
+        os.fstat(fd)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("fd still open after its last user left")

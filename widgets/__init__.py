@@ -1,0 +1,1 @@
+"""Reusable Qt widgets for sdscope. They know sdmodel's data types, never the app."""
