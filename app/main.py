@@ -17,6 +17,7 @@ import qasync
 
 from app.excepthook import install_excepthook, loop_exception_handler
 from app.main_window import MainWindow
+from app.qtlog import install_qt_message_handler
 from app.settings import configure_settings
 from app.startup import report_startup
 from sdmodel.errors import SdscopeError
@@ -79,6 +80,7 @@ def run_gui(
     image: Path | None, *, screenshot: Path | None = None, quit_after: float | None = None
 ) -> int:
     """Create the application and its event loop, run the window, return the exit code."""
+    install_qt_message_handler()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
     configure_settings()

@@ -39,6 +39,8 @@ ERASED_CHUNK = 4 * 1024 * 1024  # bytes written per storage job while erasing
 # SPI mode: states in which a card still initialising accepts a command (reference A.4).
 _SPI_IDLE_COMMANDS = frozenset({(0, False), (1, False), (8, False), (55, False), (41, True),
                                 (58, False), (59, False)})
+# SCR SD_SECURITY per card type (§5.6): 2 = SDSC (v1.01), 3 = SDHC (v2.00), 4 = SDXC.
+_SD_SECURITY = {CardType.SDSC: 2, CardType.SDHC: 3, CardType.SDXC: 4}
 # Locked card: class 0 and 7, CMD16, ACMD41 and CMD55 only (§4.3.7.5 / reference §4.3).
 _LOCKED_CLASSES = frozenset({0, 7})
 # Commands that do not break an erase sequence (§4.3.5).
@@ -118,12 +120,14 @@ class Card:
         self.capacity: int = csd.exposed_bytes  # addressable bytes (tail may be cut)
         self.block_count: int = self.capacity // BLOCK_SIZE
         if self.options.dsr_imp:
-            self.csd = regs.crc7_register(regs.csd_table(self.csd).field("DSR_IMP").put(self.csd, 1))
+            dsr_imp = regs.csd_table(self.csd).field("DSR_IMP")
+            self.csd = regs.crc7_register(dsr_imp.put(self.csd, 1))
         self.cid: int = self.options.cid if self.options.cid is not None else regs.default_cid(
             psn=self.options.psn
         )
         self.scr: int = regs.build_scr(
             data_stat_after_erase=1 if self.options.erased_byte == 0xFF else 0,
+            security=_SD_SECURITY[self.type],
             cmd23=self.options.cmd23,
             cmd20=self.options.cmd20,
         )

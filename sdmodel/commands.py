@@ -149,7 +149,8 @@ _ROWS: tuple[Command, ...] = (
             {s: S.IDLE for s in CardState if s is not S.INA},
             "reset every card to idle (with CS# low: enter SPI mode)", "§4.2.1", spi=SpiResp.R1),
     Command(1, "SEND_OP_COND", 0, CmdType.BCR, Resp.NONE, {S.IDLE: S.IDLE},
-            "SPI mode only: start initialisation (MMC-style)", "§7.3.1.3", spi=SpiResp.R1, sd=False),
+            "SPI mode only: start initialisation (MMC-style)", "§7.3.1.3", spi=SpiResp.R1,
+            sd=False),
     Command(2, "ALL_SEND_CID", 0, CmdType.BCR, Resp.R2, {S.READY: S.IDENT},
             "every card in ready sends its CID", "§4.2.3"),
     Command(3, "SEND_RELATIVE_ADDR", 0, CmdType.BCR, Resp.R6, {S.IDENT: S.STBY, S.STBY: S.STBY},
@@ -190,7 +191,7 @@ _ROWS: tuple[Command, ...] = (
             "card sends its status register", "§4.10.1", spi=SpiResp.R2,
             args=(_RCA, ArgField("SEND_TASK_STATUS", 15, 15, "1 = task status (command queue)")),
             addressed=True),
-    Command(15, "GO_INACTIVE_STATE", 0, CmdType.AC, Resp.NONE, {s: S.INA for s in _ADDRESSED},
+    Command(15, "GO_INACTIVE_STATE", 0, CmdType.AC, Resp.NONE, dict.fromkeys(_ADDRESSED, S.INA),
             "send the addressed card to inactive (until power cycle)", "§4.7.4",
             args=(_RCA,), addressed=True),
     # --- class 2 block read, class 4 block write (§4.3.3, §4.3.4) ---

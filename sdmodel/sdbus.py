@@ -109,7 +109,8 @@ class SdBus:
         self._cmd_free_at = rsp_end + self._clocks(N_RC)
         if reply.busy:
             self._begin_busy(rsp_end + self._clocks(2), "R1b")
-            self._nominal_busy_until = rsp_end + self._clocks(2 + self.card.options.timing.r1b_clocks)
+            r1b_clocks = 2 + self.card.options.timing.r1b_clocks
+            self._nominal_busy_until = rsp_end + self._clocks(r1b_clocks)
         return BusResponse(reply, cmd_token, rsp)
 
     # --- DAT lines ----------------------------------------------------------------------

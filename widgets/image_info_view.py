@@ -7,6 +7,7 @@ from widgets.qt import (
     QFormLayout,
     QHeaderView,
     QLabel,
+    QSizePolicy,
     Qt,
     QTreeWidget,
     QTreeWidgetItem,
@@ -23,19 +24,21 @@ class ImageInfoView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._form = QFormLayout()
-        self._form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self._form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._rows: dict[str, str] = {}
         self._warnings = QLabel()
         self._warnings.setWordWrap(True)
         self._warnings.setStyleSheet("color: #b35900;")
         self._partitions = QTreeWidget()
         self._partitions.setRootIsDecorated(False)
+        self._partitions.setSizeAdjustPolicy(QTreeWidget.SizeAdjustPolicy.AdjustToContents)
         self._partitions.setHeaderLabels([title for title, _ in PARTITION_COLUMNS])
         self._partitions.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         layout = QVBoxLayout(self)
         layout.addLayout(self._form)
         layout.addWidget(self._warnings)
-        layout.addWidget(self._partitions, 1)
+        layout.addWidget(self._partitions)
+        layout.addStretch(1)
         self.set_info(None)
 
     def rows(self) -> dict[str, str]:
@@ -61,11 +64,15 @@ class ImageInfoView(QWidget):
         for title, text in rows:
             label = QLabel(text)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setWordWrap(True)
+            label.setToolTip(text)
+            # Long paths are clipped rather than widening the dock (the tooltip has it all).
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             self._form.addRow(f"{title}:", label)
         warnings = info.warnings if info is not None else ()
         self._warnings.setText("\n".join(warnings))
         self._warnings.setVisible(bool(warnings))
+        names = info is not None and any(p.name for p in info.partitions)
+        self._partitions.setColumnHidden(len(PARTITION_COLUMNS) - 1, not names)
         for part in info.partitions if info is not None else ():
             self._partitions.addTopLevelItem(
                 QTreeWidgetItem([text(part) for _, text in PARTITION_COLUMNS])
