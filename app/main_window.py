@@ -28,6 +28,7 @@ from widgets.qt import (
     QDockWidget,
     QEvent,
     QFileDialog,
+    QFrame,
     QKeySequence,
     QLabel,
     QMainWindow,
@@ -55,7 +56,7 @@ class MainWindow(QMainWindow):
     sigClosed = Signal()
 
     _painted = False  # a class default: Qt delivers events before __init__ finishes
-    DEFAULT_SIZE = QSize(1000, 620)
+    DEFAULT_SIZE = QSize(900, 560)
     LAYOUT_VERSION = 1  # bump when docks change so old saved states are ignored
     MAX_RECENT = 8
 
@@ -113,7 +114,12 @@ class MainWindow(QMainWindow):
         self._status_image = QLabel()
         self._status_card = QLabel()
         self._status_capacity = QLabel()
-        for label in (self._status_image, self._status_card, self._status_capacity):
+        for i, label in enumerate((self._status_image, self._status_card, self._status_capacity)):
+            if i:
+                separator = QFrame()
+                separator.setFrameShape(QFrame.Shape.VLine)
+                separator.setFrameShadow(QFrame.Shadow.Sunken)
+                self.statusBar().addPermanentWidget(separator)
             self.statusBar().addPermanentWidget(label)
         self._show_status(None)
 

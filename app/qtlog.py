@@ -6,13 +6,13 @@ import logging
 
 from widgets.qt import QtCore
 
-__all__ = ["HARMLESS_MESSAGES", "install_qt_message_handler"]
+__all__ = ["HARMLESS_PREFIXES", "install_qt_message_handler"]
 
 log = logging.getLogger("qt")
 
 # Messages Qt prints in normal operation that say nothing about sdscope.
-HARMLESS_MESSAGES: tuple[str, ...] = (
-    "This plugin does not support propagateSizeHints()",  # the offscreen platform
+HARMLESS_PREFIXES: tuple[str, ...] = (
+    "This plugin does not support ",  # the offscreen platform: raise(), size hints...
 )
 
 _LEVELS = {
@@ -25,7 +25,7 @@ _LEVELS = {
 
 
 def _handler(kind: QtCore.QtMsgType, context: QtCore.QMessageLogContext, message: str) -> None:
-    if message in HARMLESS_MESSAGES:
+    if message.startswith(HARMLESS_PREFIXES):
         return
     log.log(_LEVELS.get(kind, logging.WARNING), "%s", message)
 

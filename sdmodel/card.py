@@ -739,6 +739,18 @@ class Card:
             self.read_phase = None
             self._set_state(S.TRAN, "last block sent")
 
+    def end_transfer(self, reason: str) -> None:
+        """SPI mode: end the data phase without CMD12, as after a data error token of a
+        single-block read, a rejected single write block, or the Stop Tran token 0xFD
+        (reference A.5). Like CMD12: tran, through prg while blocks are still programming."""
+        if self.state in (S.DATA, S.RCV):
+            stop = lookup(12)
+            assert stop is not None
+            outcome = self._cmd12(stop, 0, self.state)
+            if outcome.errors:
+                self.raise_status(outcome.errors)
+            self._set_state(outcome.next_state or S.TRAN, reason)
+
     def accept_block(self, data: bytes, *, crc_ok: bool = True) -> CrcStatus | None:
         """A data block from the host. Returns the CRC status the card sends back, or None
         when the card is not receiving (it ignores the block; the host times out)."""

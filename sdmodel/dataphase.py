@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sdmodel.capacity import BLOCK_SIZE
+from sdmodel.registers import CardStatus
 from sdmodel.storage import Storage, StorageError
 
 __all__ = ["ReadResult", "ReadPhase", "WritePhase", "MAX_READ_AHEAD"]
@@ -51,6 +52,7 @@ class ReadPhase(ABC):
         self.length = length
         self.delivered = 0
         self.cancelled = False
+        self.stop_errors = 0  # card-status bits for the CMD12 response (ran past the end)
 
     @property
     def finished(self) -> bool:
@@ -155,6 +157,7 @@ class _StorageRead(ReadPhase):
         begin = self._block_offset(self.delivered)
         end = begin + self.length
         if end > self.capacity:
+            self.stop_errors |= CardStatus.OUT_OF_RANGE  # §4.3.3: shows in CMD12's response
             return ReadResult(None, "out_of_range")
         first = begin // BLOCK_SIZE
         last = (end - 1) // BLOCK_SIZE

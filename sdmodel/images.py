@@ -28,6 +28,7 @@ from typing import Any
 
 from sdmodel.capacity import BLOCK_SIZE, SDSC_MAX_BYTES, CardType, card_type_for_size
 from sdmodel.errors import ImageError
+from sdmodel.registers import build_csd
 
 __all__ = [
     "DEMO_IMAGE_NAME",
@@ -47,7 +48,6 @@ __all__ = [
     "describe_table",
     "detect_filesystem",
     "ensure_demo_image",
-    "exposed_capacity",
     "format_size",
     "parse_size",
     "read_image_info",
@@ -96,24 +96,6 @@ def format_size(size: int) -> str:
             text = f"{value:.0f}" if size % factor == 0 else f"{value:.2f}".rstrip("0")
             return f"{text} {unit}"
     return f"{size} B"
-
-
-def exposed_capacity(size: int) -> int:
-    """Bytes a card backed by ``size`` bytes addresses (sd-reference "Choosing the CSD").
-
-    SDSC (CSD v1.0): the first unit u = 2^(C_SIZE_MULT+2+READ_BL_LEN), READ_BL_LEN 9 then
-    10, with floor(size/u) <= 4096 gives floor(size/u)*u. SDHC/SDXC (CSD v2.0): whole
-    512 KiB units. The tail beyond that is not addressable.
-    """
-    if card_type_for_size(size) is CardType.SDSC:
-        for read_bl_len in (9, 10):
-            for c_size_mult in range(8):
-                unit = 1 << (c_size_mult + 2 + read_bl_len)
-                if size // unit <= 4096:
-                    return size // unit * unit
-        raise ImageError(f"no CSD v1.0 encoding for {size} bytes")  # unreachable <= 2 GiB
-    unit = 512 * 1024
-    return size // unit * unit
 
 
 # --- partition tables ----------------------------------------------------------------
@@ -202,7 +184,7 @@ class ImageInfo:
     path: Path
     size: int
     card_type: CardType
-    capacity: int  # bytes the card addresses (see exposed_capacity)
+    capacity: int  # bytes the card's CSD announces (registers.build_csd)
     read_only: bool  # a read-only file makes a write-protected card
     scheme: PartitionScheme
     partitions: tuple[Partition, ...] = ()
@@ -422,7 +404,7 @@ def read_image_info(path: str | os.PathLike[str]) -> ImageInfo:
 
 
 def _inspect(f: io.BufferedReader, path: Path, size: int, card_type: CardType) -> ImageInfo:
-    capacity = exposed_capacity(size)
+    capacity = build_csd(size).exposed_bytes
     warnings: list[str] = []
     if capacity != size:
         warnings.append(

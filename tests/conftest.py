@@ -4,8 +4,9 @@
 - Every test session gets its own data and settings directories (``SDSCOPE_DATA_DIR``,
   ``SDSCOPE_CONFIG_DIR``, XDG dirs): tests never write to the user's home.
 - ``qloop`` is ONE qasync event loop for the whole session; ``arun(coro)`` runs a
-  coroutine on it. The loop is never stopped by hand or closed before the session ends,
-  and it is not left installed between tests, so plain ``asyncio.run`` tests still work.
+  coroutine on it. The loop is never stopped or closed before the session ends, and it is
+  the running loop only during the tests that use it, so plain ``asyncio.run`` tests
+  still work.
 - ``heartbeat`` measures the largest gap of the Qt event loop during a test.
 
 Qt is imported lazily inside fixtures, so the model tests run without PySide6 installed.
@@ -61,24 +62,43 @@ def qt_settings(qapp: Any, user_dirs: dict[str, Path]) -> None:
 
 @pytest.fixture(scope="session")
 def qloop(qapp: Any, qt_settings: None) -> Iterator[QEventLoop]:
-    """The session's one qasync loop (run coroutines on it with ``arun``)."""
+    """The session's one qasync loop, in qasync's "already running" mode: whatever spins
+    Qt's event loop (``qtbot.wait``, ``waitUntil``, ``waitSignal``) also runs its asyncio
+    callbacks, so it never has to be started or stopped during the session. Tests reach
+    it through ``aloop``/``arun``, which make it the running loop only while they run."""
     import qasync
 
-    loop = qasync.QEventLoop(qapp)
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.events._set_running_loop(None)  # attached per test by `aloop`
     yield loop
+    loop.stop()  # end of the session: the only stop
     loop.close()
 
 
 @pytest.fixture
-def arun(qloop: QEventLoop) -> Callable[..., Any]:
-    """``arun(coro, timeout=10)`` runs ``coro`` on the session's qasync loop."""
+def aloop(qloop: QEventLoop) -> Iterator[QEventLoop]:
+    """The session loop as this test's running asyncio loop (``asyncSlot`` needs one)."""
+    asyncio.set_event_loop(qloop)
+    asyncio.events._set_running_loop(qloop)
+    yield qloop
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def arun(aloop: QEventLoop, qtbot: Any) -> Callable[..., Any]:
+    """``arun(coro, timeout=10)``: run ``coro`` as a task on the session loop, spinning Qt
+    until it is done; returns its result or raises its exception."""
 
     def run(coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        asyncio.set_event_loop(qloop)
+        task = aloop.create_task(coro)
         try:
-            return qloop.run_until_complete(asyncio.wait_for(coro, timeout))
-        finally:
-            asyncio.set_event_loop(None)
+            qtbot.waitUntil(task.done, timeout=int(timeout * 1000))
+        except BaseException:
+            task.cancel()
+            qtbot.waitUntil(task.done, timeout=1000)
+            raise
+        return task.result()
 
     return run
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sdmodel.images import PARTITION_COLUMNS, ImageInfo, describe_image
 from widgets.qt import (
     QFormLayout,
+    QGroupBox,
     QHeaderView,
     QLabel,
     QSizePolicy,
@@ -34,10 +37,15 @@ class ImageInfoView(QWidget):
         self._partitions.setSizeAdjustPolicy(QTreeWidget.SizeAdjustPolicy.AdjustToContents)
         self._partitions.setHeaderLabels([title for title, _ in PARTITION_COLUMNS])
         self._partitions.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        card = QGroupBox("Card")
+        card_layout = QVBoxLayout(card)
+        card_layout.addLayout(self._form)
+        card_layout.addWidget(self._warnings)
+        partitions = QGroupBox("Partitions")
+        QVBoxLayout(partitions).addWidget(self._partitions)
         layout = QVBoxLayout(self)
-        layout.addLayout(self._form)
-        layout.addWidget(self._warnings)
-        layout.addWidget(self._partitions)
+        layout.addWidget(card)
+        layout.addWidget(partitions)
         layout.addStretch(1)
         self.set_info(None)
 
@@ -62,6 +70,8 @@ class ImageInfoView(QWidget):
         rows = describe_image(info) if info is not None else [("Image", "no image loaded")]
         self._rows = dict(rows)
         for title, text in rows:
+            if title == "Image":
+                text = _home_relative(text)
             label = QLabel(text)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setToolTip(text)
@@ -77,3 +87,11 @@ class ImageInfoView(QWidget):
             self._partitions.addTopLevelItem(
                 QTreeWidgetItem([text(part) for _, text in PARTITION_COLUMNS])
             )
+
+
+def _home_relative(path: str) -> str:
+    """``~/x/y.img`` for a path under the home directory (shorter in a narrow dock)."""
+    try:
+        return str(Path("~") / Path(path).relative_to(Path.home()))
+    except ValueError:
+        return path

@@ -9,6 +9,7 @@ traceback. Ctrl-C exits 130 without a traceback.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -42,9 +43,30 @@ def build_parser() -> CliParser:
     subparsers = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.register(subparsers)
-    for sub in subparsers.choices.values():
+    for sub in _nested_parsers(parser):
         add_debug_option(sub, top_level=False)
     return parser
+
+
+def _nested_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand parser below ``parser``, at any depth (``image``, ``image new``)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += [sub, *_nested_parsers(sub)]
+    return found
+
+
+# Loggers that --debug turns up to DEBUG (libraries such as qasync stay at WARNING).
+_OWN_LOGGERS = ("sdscope", "sdmodel", "widgets", "app", "qt")
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
+    if debug:
+        for name in _OWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 def _one_line(error: BaseException) -> str:
@@ -64,10 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
         if args.command is None:  # bare `sdscope`: the window with its defaults
             args = parser.parse_args([*arguments, "gui"])
-        logging.basicConfig(
-            level=logging.DEBUG if args.debug else logging.WARNING,
-            format="%(name)s: %(levelname)s: %(message)s",
-        )
+        _configure_logging(args.debug)
         return int(args.handler(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -12,7 +12,6 @@ from sdmodel.images import (
     ImageInfo,
     create_image,
     describe_image,
-    describe_table,
     format_size,
     parse_size,
     read_image_info,
@@ -71,8 +70,12 @@ def register(subparsers: Any) -> None:
 def run_new(args: argparse.Namespace) -> int:
     path = create_image(args.path, args.size, fat=args.fat, force=args.force)
     info = read_image_info(path)
-    print(f"created {path}: {format_size(info.size)} {info.card_type.value} card, "
-          f"partition table: {describe_table(info)}")
+    layout = ", ".join(
+        f"{p.filesystem or p.type_name} partition at {format_size(p.start)}"
+        for p in info.partitions
+    )
+    content = f"{info.scheme.value.upper()} with {layout}" if layout else "blank"
+    print(f"created {path}: {format_size(info.size)} {info.card_type.value} card, {content}")
     return 0
 
 
@@ -91,9 +94,14 @@ def format_info(info: ImageInfo) -> str:
     width = max(len(title) for title, _ in rows) + 2
     lines = [f"{title + ':':<{width}}{text}" for title, text in rows]
     if info.partitions:
-        table = [[title for title, _ in PARTITION_COLUMNS]]
-        table += [[cell(p) for _, cell in PARTITION_COLUMNS] for p in info.partitions]
-        widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
+        # Columns with no text in any row (partition names on MBR) are left out.
+        columns = [
+            (title, cell) for title, cell in PARTITION_COLUMNS
+            if any(cell(p) for p in info.partitions)
+        ]
+        table = [[title for title, _ in columns]]
+        table += [[cell(p) for _, cell in columns] for p in info.partitions]
+        widths = [max(len(row[c]) for row in table) for c in range(len(columns))]
         lines.append("")
         lines += ["  " + "  ".join(f"{c:<{w}}" for c, w in zip(row, widths, strict=True)).rstrip()
                   for row in table]

@@ -2,9 +2,10 @@
 
 Both SD mode and SPI mode 0 sample on the rising CLK/SCLK edge (reference §1 decoder
 rule, §A.1), so the decoders only ever see, per edge, its time and the level of each
-line. A line's level at an edge is the last sample *before* the clock goes high: in High
-Speed mode the card changes its outputs shortly after the rising edge (t_ODLY, §1), so the
-sample before the edge is the one that met the setup time.
+line. A line's level at an edge is its level in the first sample where the clock is high
+(sigrok's rule too). The sample before the edge would be wrong for hosts that change CMD
+late in the low phase: the card reader of ``cmd13_r1_2.sr`` changes CMD in the very sample
+interval in which CLK rises, and only the value at the edge gives a correct CRC7.
 
 Edges are found per block of samples with numpy (``flatnonzero`` on the clock's rising
 transitions) with the previous sample carried across blocks, so memory stays bounded by
@@ -78,16 +79,15 @@ def edges_from_samples(
         if n == 0:
             continue
         edges = _rising_in(block, clock, last)
-        before = block[np.maximum(edges - 1, 0)]
-        if edges.size and edges[0] == 0:
-            before[0] = last if last is not None else block[0]
+        at = block[edges]
         levels = np.empty((len(lines), edges.size), dtype=np.uint8)
         for row, line in enumerate(lines):
-            levels[row] = (before & block.dtype.type(1 << line)) != 0
+            levels[row] = (at & block.dtype.type(1 << line)) != 0
         frames = None
         if framing is not None:
             rises = _rising_in(block, framing, last)
-            # A CS# rise in the same sample as the clock edge comes after that edge's bit.
+            # Rises strictly before each edge; an edge in the very sample CS# rises sees
+            # CS# high and is not part of any session.
             frames = rises_so_far + np.searchsorted(rises, edges, side="left").astype(np.int64)
             rises_so_far += int(rises.size)
         times = _times(offset + edges, samplerate)
@@ -116,8 +116,9 @@ def _vcd_rising(signal: VcdSignal) -> np.ndarray:
 
 
 def _levels_at(signal: VcdSignal, times: np.ndarray) -> np.ndarray:
-    """Level just before each time; before the first change a line reads 1 (pull-up)."""
-    i = np.searchsorted(signal.times, times, side="left") - 1
+    """Level at each time (a change at that very time counts); before the first change a
+    line reads 1 (pull-up)."""
+    i = np.searchsorted(signal.times, times, side="right") - 1
     out = signal.values[np.maximum(i, 0)].astype(np.uint8) if signal.values.size else None
     if out is None:
         return np.ones(times.size, dtype=np.uint8)

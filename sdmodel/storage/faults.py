@@ -19,7 +19,6 @@ from sdmodel.capacity import BLOCK_SIZE
 
 __all__ = [
     "DATA_OPS",
-    "OPS",
     "FaultHit",
     "FaultInjector",
     "FaultKind",
@@ -27,7 +26,6 @@ __all__ = [
     "LbaRange",
 ]
 
-OPS = frozenset({"read", "write", "flush"})
 DATA_OPS = frozenset({"read", "write"})  # the operations an EIO range can target
 
 
@@ -41,7 +39,8 @@ class FaultKind(StrEnum):
 
 @dataclass(frozen=True)
 class FaultHit:
-    """One injected fault applied to one operation (``lba`` is None for flush)."""
+    """One injected fault applied to one operation: ``op`` is "read", "write" or "flush"
+    (``lba`` is None for flush)."""
 
     kind: FaultKind
     op: str

@@ -267,7 +267,7 @@ class Storage:
         self.faults.wait("read", lba, report)
         size = count * BLOCK_SIZE
         with self._image.use(StorageErrorKind.CANCELLED, "read") as fd:
-            pass
+            self._image.check(fd, "read")
             self._fail_on_fault(self.faults.check("read", lba, count), report)
             chunks: list[bytes] = []
             got = 0

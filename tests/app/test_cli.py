@@ -54,20 +54,20 @@ def test_image_new_then_info(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     path = tmp_path / "x.img"
     code, out, err = run(capsys, "image", "new", str(path), "--size", "64MiB")
     assert (code, err) == (0, "")
-    assert out == f"created {path}: 64 MiB SDSC card, partition table: none (blank or unrecognised)\n"
+    assert out == f"created {path}: 64 MiB SDSC card, blank\n"
     assert path.stat().st_size == 64 * MiB
 
     code, out, err = run(capsys, "image", "info", str(path))
     assert (code, err) == (0, "")
-    assert "Card type:        SDSC (byte addressing)\n" in out
-    assert "Capacity:         64 MiB (67,108,864 bytes)\n" in out
+    assert re.search(r"^Card type: +SDSC \(byte addressing\)$", out, re.MULTILINE)
+    assert re.search(r"^Capacity: +64 MiB \(67,108,864 bytes\)$", out, re.MULTILINE)
 
 
 def test_image_new_fat_files_read_back(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "fat.img"
     code, out, _ = run(capsys, "image", "new", str(path), "--size", "64MiB", "--fat")
     assert code == 0
-    assert "partition table: MBR, 1 partition" in out
+    assert out.endswith("64 MiB SDSC card, MBR with FAT16 partition at 4 MiB\n")
     fs = PyFatFS(str(path), offset=FAT_PARTITION_ALIGN, read_only=True)
     try:
         assert "demo card" in fs.readtext("/README.TXT")
@@ -77,8 +77,10 @@ def test_image_new_fat_files_read_back(capsys: pytest.CaptureFixture[str], tmp_p
 
     code, out, _ = run(capsys, "image", "info", str(path))
     table = out.split("\n\n", 1)[1].splitlines()
-    assert table[0].split() == ["#", "Type", "Start", "Size", "File", "system", "Name"]
-    assert table[1].split() == ["1", "FAT16", "(0x06)", "4", "MiB", "60", "MiB", "FAT16", '"SDSCOPE"']
+    assert table[0].split() == ["#", "Type", "Start", "Size", "File", "system"]
+    assert table[1].split() == [
+        "1", "FAT16", "(0x06)", "4", "MiB", "60", "MiB", "FAT16", '"SDSCOPE"'
+    ]
 
 
 def test_image_info_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -152,7 +154,9 @@ def test_debug_adds_the_traceback(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert err.splitlines()[-1] == f"sdscope: error: no such image: {tmp_path / 'missing.img'}"
 
 
-def test_debug_works_after_the_subcommand(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_debug_works_after_the_subcommand(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     code, _, err = run(capsys, "image", "info", str(tmp_path / "missing.img"), "--debug")
     assert code == 2
     assert "Traceback" in err

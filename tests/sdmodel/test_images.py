@@ -28,7 +28,6 @@ from sdmodel.images import (
     describe_image,
     detect_filesystem,
     ensure_demo_image,
-    exposed_capacity,
     format_size,
     parse_size,
     read_image_info,
@@ -88,17 +87,21 @@ def test_format_size_uses_largest_binary_unit(size: int, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "exposed"),
+    ("size", "capacity", "warned"),
     [
-        (1 * GiB, 1 * GiB),  # C_SIZE 4095, MULT 7, READ_BL_LEN 9
-        (2 * GiB, 2 * GiB),  # READ_BL_LEN 10
-        (99_999_744, 99_975_168),  # C_SIZE 3050, MULT 4: the tail is not addressable
-        (8 * GiB, 8 * GiB),
-        (4 * GiB + 512, 4 * GiB),  # CSD v2.0 counts whole 512 KiB units
+        (64 * MiB, 64 * MiB, False),
+        (99_999_744, 99_975_168, True),  # CSD v1.0 C_SIZE 3050, MULT 4: a tail is lost
+        (4 * GiB + 512, 4 * GiB, True),  # CSD v2.0 counts whole 512 KiB units
     ],
 )
-def test_exposed_capacity_follows_csd_encoding(size: int, exposed: int) -> None:
-    assert exposed_capacity(size) == exposed
+def test_capacity_is_what_the_csd_announces(
+    tmp_path: Path, size: int, capacity: int, warned: bool
+) -> None:
+    info = read_image_info(create_image(tmp_path / "c.img", size))
+    assert info.capacity == capacity
+    assert bool(info.warnings) == warned
+    if warned:
+        assert f"the last {size - capacity} bytes are not reachable" in info.warnings[0]
 
 
 # --- creating images -----------------------------------------------------------------

@@ -46,6 +46,8 @@ def test_latency_spec(text: str, low: float, high: float) -> None:
     latency = parse_latency_spec(text)
     assert latency.low_s == pytest.approx(low)
     assert latency.high_s == pytest.approx(high)
+    again = parse_latency_spec(str(latency))  # str() is a spec too (shown by the GUI/CLI)
+    assert (again.low_s, again.high_s) == pytest.approx((low, high))
 
 
 @pytest.mark.parametrize("text", ["", "fast", "300", "500-0ms", "-3ms", "1h", "1ms-"])
@@ -216,11 +218,10 @@ def test_real_enospc_is_no_space(tiny_tmpfs: Path) -> None:
     path = tiny_tmpfs / "card.img"
     path.touch()
     os.truncate(path, 1024 * 1024)  # sparse: 1 MiB of image on 64 KiB of file system
-    with Storage.open(path) as storage:
-        with pytest.raises(StorageError) as failed:
-            asyncio.run(storage.write(0, b"\x55" * 256 * 1024))
+    with Storage.open(path) as storage, pytest.raises(StorageError) as failed:
+        asyncio.run(storage.write(0, b"\x55" * 256 * 1024))
     assert failed.value.kind is StorageErrorKind.NO_SPACE
-    assert failed.value.lba is not None and 0 <= failed.value.lba < 512
+    assert failed.value.lba in range(512)
 
 
 SHORT_WRITER = """

@@ -101,7 +101,7 @@ def test_malformed_requests_raise_value_error(
     call: Callable[[Storage], object],
 ) -> None:
     storage = open_storage(make_image())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be"):
         asyncio.run(call(storage))  # type: ignore[arg-type]
 
 

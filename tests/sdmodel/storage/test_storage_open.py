@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sdmodel.errors import ImageError
-from sdmodel.storage import Storage, StorageError, StorageErrorKind, StorageOptions
+from sdmodel.storage import Storage, StorageError, StorageErrorKind
 
 GIB = 1024**3
 TIB = 1024**4
@@ -106,7 +106,8 @@ def held_by_another_process(path: Path) -> Iterator[None]:
     child = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(path)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert child.stdout is not None and child.stdout.readline() == "open\n"
+        assert child.stdout is not None
+        assert child.stdout.readline() == "open\n"
         yield
     finally:
         assert child.stdin is not None

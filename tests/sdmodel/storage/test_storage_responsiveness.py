@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from sdmodel.heartbeat import LoopHeartbeat
 from sdmodel.storage import Storage, StorageError, StorageErrorKind
 
@@ -78,9 +80,6 @@ def test_legacy_mode_reports_faults_like_async_mode(make_image: Callable[..., Pa
                                                     open_storage: Callable[..., Storage]) -> None:
     storage = open_storage(make_image(), legacy_sync=True)
     storage.faults.eio(2, 2)
-    try:
+    with pytest.raises(StorageError) as failed:
         asyncio.run(storage.read(2))
-    except StorageError as failed:
-        assert failed.kind is StorageErrorKind.EIO
-    else:
-        raise AssertionError("EIO fault did not fail the read")
+    assert failed.value.kind is StorageErrorKind.EIO

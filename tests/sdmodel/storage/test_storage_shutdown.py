@@ -4,6 +4,7 @@ released, and a process with a hung job still exits at once (daemon worker)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import time
@@ -58,7 +59,8 @@ def test_aclose_gives_up_on_a_hung_job_after_a_second(make_image: Callable[..., 
 
     elapsed, outcome = asyncio.run(scenario())
     assert 0.9 < elapsed < 1.5
-    assert isinstance(outcome, StorageError) and outcome.kind is StorageErrorKind.CANCELLED
+    assert isinstance(outcome, StorageError)
+    assert outcome.kind is StorageErrorKind.CANCELLED
 
 
 HUNG_AT_EXIT = """
@@ -81,7 +83,8 @@ def test_process_with_a_hung_job_exits_within_a_second(make_image: Callable[...,
     child = subprocess.Popen([sys.executable, "-c", HUNG_AT_EXIT, str(make_image())],
                              stdout=subprocess.PIPE, text=True)
     try:
-        assert child.stdout is not None and child.stdout.readline() == "hung\n"
+        assert child.stdout is not None
+        assert child.stdout.readline() == "hung\n"
         start = time.perf_counter()
         assert child.wait(timeout=5) == 0
         assert time.perf_counter() - start < 1.0
@@ -89,3 +92,14 @@ def test_process_with_a_hung_job_exits_within_a_second(make_image: Callable[...,
         if child.poll() is None:
             child.kill()
             pytest.fail("process with a hung storage job did not exit")
+
+
+def test_forgotten_storage_releases_its_image_when_collected(
+    make_image: Callable[..., Path]
+) -> None:
+    path = make_image()
+    storage = Storage.open(path)
+    storage.faults.hang()
+    del storage  # no close(): the finalizer closes without waiting
+    gc.collect()
+    Storage.open(path).close()

@@ -1,0 +1,33 @@
+"""Capture decoding: samples -> bus tokens for SD mode (CMD, DAT0-3) and SPI mode, with
+every CRC checked and protocol findings (see ``findings``)."""
+
+from sdmodel.decode.api import DecodePlan, DecodeSummary, decode_capture, plan_decode
+from sdmodel.decode.findings import FINDINGS, FindingKind
+from sdmodel.decode.sd import SdDataToken, SdDecoder
+from sdmodel.decode.spi import (
+    SpiBusyToken,
+    SpiCommandToken,
+    SpiDataResponseToken,
+    SpiDataToken,
+    SpiDecoder,
+    SpiFindingToken,
+    SpiResponseToken,
+)
+
+__all__ = [
+    "FINDINGS",
+    "DecodePlan",
+    "DecodeSummary",
+    "FindingKind",
+    "SdDataToken",
+    "SdDecoder",
+    "SpiBusyToken",
+    "SpiCommandToken",
+    "SpiDataResponseToken",
+    "SpiDataToken",
+    "SpiDecoder",
+    "SpiFindingToken",
+    "SpiResponseToken",
+    "decode_capture",
+    "plan_decode",
+]

@@ -1,0 +1,31 @@
+"""`sdscope bench`: JSON lines with a "bench" key, and a readable table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.bench import BENCHMARKS
+from app.cli import main
+
+
+def test_quick_json_has_one_line_per_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--json", "--quick"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["bench"] for r in lines] == list(BENCHMARKS)
+    for result in lines:
+        assert result[BENCHMARKS[result["bench"]].metric] > 0
+    by_name = {r["bench"]: r for r in lines}
+    assert by_name["image-open"]["ms"] > 0
+    assert by_name["image-open"]["image_bytes"] == 64 * 1024**3
+    assert 0 < by_name["startup"]["s"] < 30
+
+
+def test_table_names_the_benchmark_and_its_unit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "image-open", "--quick"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split() == ["bench", "result", "details"]
+    assert row.split()[0] == "image-open"
+    assert row.split()[2] == "ms"
+    assert "runs=5" in row
