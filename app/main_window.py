@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from qasync import asyncSlot
@@ -36,6 +37,7 @@ from widgets.qt import (
     QSettings,
     QSize,
     Qt,
+    QTimer,
     QWidget,
     Signal,
 )
@@ -80,7 +82,9 @@ class MainWindow(QMainWindow):
 
     # --- construction ----------------------------------------------------------------
 
-    def _action(self, text: str, slot: object, shortcut: str | None = None) -> QAction:
+    def _action(
+        self, text: str, slot: Callable[..., object], shortcut: str | None = None
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
@@ -92,14 +96,14 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         self.open_action = self._action("&Open image…", self.show_open_dialog, "Ctrl+O")
         self.open_demo_action = self._action("Open &demo card", self._open_demo)
+        self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
+        file_menu.addAction(self.open_action)
+        file_menu.addAction(self.open_demo_action)
         self.recent_menu = file_menu.addMenu("&Recent images")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
-        file_menu.insertAction(self.recent_menu.menuAction(), self.open_action)
-        file_menu.insertAction(self.recent_menu.menuAction(), self.open_demo_action)
+        self._fill_recent_menu()
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        self._fill_recent_menu()
 
         self.view_menu = bar.addMenu("&View")
         self._view_separator = self.view_menu.addSeparator()
@@ -226,6 +230,7 @@ class MainWindow(QMainWindow):
         entry = str(path.resolve())
         recent = [entry, *(p for p in self.recent_images() if p != entry)][: self.MAX_RECENT]
         self._settings.setValue(_KEY_RECENT, recent)
+        self._fill_recent_menu()
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -240,7 +245,8 @@ class MainWindow(QMainWindow):
 
     def _clear_recent(self) -> None:
         self._settings.remove(_KEY_RECENT)
-        self._fill_recent_menu()
+        # Rebuilt later: this runs inside the triggered signal of an action clear() deletes.
+        QTimer.singleShot(0, self._fill_recent_menu)
 
     # --- misc ------------------------------------------------------------------------
 

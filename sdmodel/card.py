@@ -742,14 +742,12 @@ class Card:
     def end_transfer(self, reason: str) -> None:
         """SPI mode: end the data phase without CMD12, as after a data error token of a
         single-block read, a rejected single write block, or the Stop Tran token 0xFD
-        (reference A.5). Like CMD12: tran, through prg while blocks are still programming."""
+        (reference A.5). Like CMD12: tran, through prg while blocks are still programming;
+        there is no R1 for the stop errors (the data error token reported them)."""
         if self.state in (S.DATA, S.RCV):
             stop = lookup(12)
             assert stop is not None
-            outcome = self._cmd12(stop, 0, self.state)
-            if outcome.errors:
-                self.raise_status(outcome.errors)
-            self._set_state(outcome.next_state or S.TRAN, reason)
+            self._set_state(self._cmd12(stop, 0, self.state).next_state or S.TRAN, reason)
 
     def accept_block(self, data: bytes, *, crc_ok: bool = True) -> CrcStatus | None:
         """A data block from the host. Returns the CRC status the card sends back, or None
@@ -757,6 +755,8 @@ class Card:
         phase = self.write_phase
         if phase is None or self.state is not S.RCV or self.busy:
             return None
+        if phase.failed and not self.spi:
+            return None  # §4.3.4: further blocks of a failed write are ignored (no status)
         if not crc_ok:
             # §4.3.4: discard the block and every further block of this write.
             phase.failed = True
@@ -816,7 +816,8 @@ class Card:
 
     def _program_csd(self, new: int) -> None:
         old = self.csd
-        changed = (new ^ old) & ~0xFF  # the CRC byte is recomputed
+        # Compare with the CSD as CMD9 shows it (TRAN_SPEED 0x5A after the HS switch).
+        changed = (new ^ self.current_csd()) & ~0xFF  # the CRC byte is recomputed
         if changed & ~_CSD_WRITABLE or (old & ~new & _CSD_OTP):
             self.raise_status(CardStatus.CSD_OVERWRITE)
             return
@@ -850,6 +851,8 @@ class Card:
                 self.events.busy.emit(False, reason)
                 if then is not None and self.state is S.PRG:
                     self._set_state(then, f"{reason} done")
+                elif self.state is S.DIS:  # §4.8 operation complete: dis -> stby
+                    self._set_state(S.STBY, f"{reason} done")
 
         task.add_done_callback(finished)
 

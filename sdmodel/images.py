@@ -80,8 +80,10 @@ def parse_size(text: str) -> int:
     number, unit = match.groups()
     factor = _SIZE_UNITS.get(unit.lower())
     if factor is None:
-        units = ", ".join(u for u in ("KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB"))
-        raise ImageError(f"unknown size unit {unit!r} in {text!r}; use bytes or one of {units}")
+        raise ImageError(
+            f"unknown size unit {unit!r} in {text!r}; use bytes or one of "
+            "KB, MB, GB, TB, KiB, MiB, GiB, TiB"
+        )
     value = Fraction(number) * factor
     if value.denominator != 1:
         raise ImageError(f"size {text!r} is not a whole number of bytes")
@@ -92,8 +94,7 @@ def format_size(size: int) -> str:
     """``size`` bytes in the largest binary unit that keeps it readable: ``64 MiB``."""
     for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size >= factor:
-            value = size / factor
-            text = f"{value:.0f}" if size % factor == 0 else f"{value:.2f}".rstrip("0")
+            text = f"{size / factor:.2f}".rstrip("0").rstrip(".")
             return f"{text} {unit}"
     return f"{size} B"
 
@@ -487,6 +488,7 @@ _FAT_MIN_IMAGE = 2 * FAT_PARTITION_ALIGN
 _FAT_BY_SIZE: tuple[tuple[int, str, int], ...] = (
     # (largest partition in bytes, FAT type, MBR partition type)
     (16 * 1024**2, "FAT12", 0x01),
+    (32 * 1024**2 - BLOCK_SIZE, "FAT16", 0x04),  # "FAT16 <32M"
     (SDSC_MAX_BYTES, "FAT16", 0x06),
     (32 * 1024**3, "FAT32", 0x0C),
 )
@@ -552,30 +554,33 @@ def _mbr(entries: list[tuple[int, int, int]], signature: int) -> bytes:
 
 
 def _format_fat(path: Path, size: int) -> None:
+    from pyfatfs import PyFATException
     from pyfatfs.PyFat import PyFat  # imported here: pyfatfs is slow to import
 
     start = FAT_PARTITION_ALIGN
     part_size = size - start
     kind, ptype = next((k, t) for limit, k, t in _FAT_BY_SIZE if part_size <= limit)
-    if kind == "FAT16" and part_size < 32 * 1024**2:
-        ptype = 0x04
-    fat_types = {"FAT12": PyFat.FAT_TYPE_FAT12, "FAT16": PyFat.FAT_TYPE_FAT16,
-                 "FAT32": PyFat.FAT_TYPE_FAT32}
     pf = PyFat(offset=start)
     try:
-        pf.mkfs(str(path), fat_types[kind], size=part_size, label="SDSCOPE")
+        pf.mkfs(str(path), getattr(PyFat, f"FAT_TYPE_{kind}"), size=part_size, label="SDSCOPE")
+    except PyFATException as e:
+        raise ImageError(f"cannot format {format_size(part_size)} as {kind}: {e}") from None
     finally:
         pf.close()
     first_lba = start // BLOCK_SIZE
+    signature = int.from_bytes(os.urandom(4), "little")
     with path.open("r+b") as f:
-        f.write(_mbr([(ptype, first_lba, part_size // BLOCK_SIZE)], int.from_bytes(
-            os.urandom(4), "little")))
-        # BPB_HiddSec (offset 28): sectors before the volume; pyfatfs leaves 0.
+        f.write(_mbr([(ptype, first_lba, part_size // BLOCK_SIZE)], signature))
+        # BPB_HiddSec (offset 28): sectors before the volume; pyfatfs leaves 0. FAT32 keeps
+        # a backup boot sector at sector 6 of the volume.
         boot_sectors = [start] + ([start + 6 * BLOCK_SIZE] if kind == "FAT32" else [])
         for at in boot_sectors:
             f.seek(at + 28)
             f.write(struct.pack("<I", first_lba))
-    _write_sample_files(path, start)
+    try:
+        _write_sample_files(path, start)
+    except PyFATException as e:
+        raise ImageError(f"cannot write the sample files to {path}: {e}") from None
 
 
 def _sample_files() -> Iterator[tuple[str, bytes]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,13 @@ from sdmodel.commands import DataDir, Resp, SpiResp, lookup
 from sdmodel.registers import CardStatus
 from sdmodel.states import CardState
 from sdmodel.storage import Storage
-from sdmodel.tokens import CommandToken, ResponseToken, Token
+from sdmodel.decode.api import plan_decode
+from sdmodel.decode.spi import SpiResponseToken
+from sdmodel.tokens import CommandToken, DataToken, ResponseToken, Token
 
-__all__ = ["ReplayRow", "ReplayReport", "Exchange", "exchanges", "replay_exchanges"]
+__all__ = [
+    "ReplayRow", "ReplayReport", "Exchange", "exchanges", "replay_exchanges", "replay_capture",
+]
 
 S = CardState
 # Status bits a real card and the model must agree on (§4.10.1): the error bits that the
@@ -46,6 +50,7 @@ class Exchange:
     spi_r1: int | None = None  # SPI mode: the R1 byte the real card sent
     spi_extra: bytes = b""  # SPI mode: bytes after R1 (R2 byte 2, R3/R7 payload)
     write_data: bytes | None = None  # the block the host sent after a write command
+    read_data: bytes | None = None  # the first block the card sent after a read command
 
 
 @dataclass
@@ -103,18 +108,39 @@ class ReplayReport:
 
 
 def exchanges(tokens: Iterable[Token]) -> Iterator[Exchange]:
-    """Pair SD-mode commands with the response that follows each (before the next command)."""
-    pending: CommandToken | None = None
+    """Pair each command with the response that follows it (before the next command),
+    and a write command with the block the host sent after it."""
+    pending: Exchange | None = None
     for token in tokens:
         if isinstance(token, CommandToken):
             if pending is not None:
-                yield Exchange(pending, None)
-            pending = token
-        elif isinstance(token, ResponseToken) and pending is not None:
-            yield Exchange(pending, token)
-            pending = None
+                yield pending
+            pending = Exchange(token, None)
+        elif pending is None:
+            continue
+        elif isinstance(token, SpiResponseToken) and pending.spi_r1 is None:
+            raw = token.raw
+            pending = replace(pending, spi_r1=raw[0], spi_extra=raw[1:])
+        elif isinstance(token, ResponseToken) and not isinstance(token, SpiResponseToken) \
+                and pending.response is None:
+            pending = replace(pending, response=token)
+        elif isinstance(token, DataToken) and token.data is not None:
+            if token.to_card and pending.write_data is None:
+                pending = replace(pending, write_data=bytes(token.data))
+            elif not token.to_card and pending.read_data is None:
+                pending = replace(pending, read_data=bytes(token.data))
     if pending is not None:
-        yield Exchange(pending, None)
+        yield pending
+
+
+def replay_capture(
+    path: str | Path, *, mode: str = "auto", mapping: str | None = None,
+    image: str | Path | None = None,
+) -> ReplayReport:
+    """Decode ``path`` and replay its commands (CaptureError for a bad capture)."""
+    plan = plan_decode(path, mode, mapping)
+    spi = plan.mode.value == "spi"
+    return replay_exchanges(exchanges(plan.tokens()), mode="spi" if spi else "sd", image=image)
 
 
 def _status_of(rsp: ResponseToken) -> int | None:
@@ -147,6 +173,17 @@ class _ModelHost:
     def send(self, index: int, arg: int) -> Reply:
         return self.card.execute(index, arg)
 
+    def bring_to_spi_tran(self) -> None:
+        """SPI-mode initialisation (reference A.6): CMD0, CMD8, ACMD41 until ready."""
+        card = self.card
+        card.execute(0, 0)
+        card.execute(8, 0x1AA)
+        for _ in range(card.options.acmd41_busy_polls + 1):
+            card.execute(55, 0)
+            card.execute(41, 1 << 30)
+        if card.state is S.IDLE:  # a v1 card, or SDSC: CMD1 like the XMORE host
+            card.execute(1, 0)
+
     def bring_to(self, state: CardState, rca: int | None) -> None:
         """Reach ``state`` through real commands (init, CMD2, CMD3, CMD7, CMD18...)."""
         card = self.card
@@ -176,6 +213,13 @@ class _ModelHost:
             card.execute(18, 0)
         elif state is S.RCV:
             card.execute(25, 0)
+
+
+def _expects_response(cmd: CommandToken, mode: str) -> bool:
+    command = lookup(cmd.index, cmd.app)
+    if mode == "spi":
+        return True  # every SPI command gets at least R1 (or the illegal-command R1)
+    return command is not None and command.resp is not Resp.NONE
 
 
 def _expected_state(exchange: Exchange) -> CardState | None:
@@ -293,15 +337,39 @@ async def _replay(
         path = Path(image) if image is not None else Path(tmp) / "model.img"
         if image is None:
             with open(path, "wb") as f:
-                f.truncate(4 * 1024**3)
+                f.truncate(_model_capacity(items))
         storage = Storage.open(path)
+        card = Card(storage, options)
         try:
-            card = Card(storage, options)
             if mode == "spi":
                 card.spi = True
             return await _run(items, mode, card)
         finally:
+            card.power_off()
             storage.close()
+
+
+def _model_capacity(items: list[Exchange]) -> int:
+    """Size the model like the captured card: from its CSD when the capture holds one,
+    else SDSC for a capture of a whole v1-style initialisation (CMD0 but no CMD8), and
+    SDHC (today's common card) for everything else, snippets included."""
+    for ex in items:
+        if ex.command.index == 9 and not ex.command.app:
+            raw = None
+            if ex.response is not None and ex.response.type == "R2":
+                raw = ex.response.value
+            elif ex.read_data is not None and len(ex.read_data) == 16:
+                raw = int.from_bytes(ex.read_data, "big")
+            if raw is not None:
+                try:
+                    return max(regs.csd_capacity(raw), 4 * 1024 * 1024)
+                except ValueError:
+                    pass
+    starts_at_reset = bool(items) and items[0].command.index == 0
+    v1_host = starts_at_reset and not any(
+        ex.command.index == 8 and not ex.command.app for ex in items
+    )
+    return 512 * 1024**2 if v1_host else 4 * 1024**3
 
 
 async def _run(items: list[Exchange], mode: str, card: Card) -> ReplayReport:
@@ -318,10 +386,22 @@ async def _run(items: list[Exchange], mode: str, card: Card) -> ReplayReport:
         else:
             row.real = "none"
         report.rows.append(row)
-        if not cmd.crc_ok and mode == "sd":
+        checked = mode == "sd" or cmd.index in (0, 8) or card.spi_crc_on
+        if not cmd.crc_ok and checked:
             row.notes.append("command CRC7 bad in the capture: the card ignores it")
             card.execute(cmd.index, cmd.arg, crc_ok=False)
             continue
+        if ex is items[-1] and ex.response is None and ex.spi_r1 is None and _expects_response(
+            cmd, mode
+        ):
+            row.notes.append("the capture ends before the response")
+            continue
+        if mode == "spi" and not synced:
+            if ex.spi_r1 is not None and not ex.spi_r1 & 0x01 and card.state is S.IDLE \
+                    and cmd.index not in (0, 1, 41, 58):
+                host.bring_to_spi_tran()
+                row.notes.append("model initialised first (capture starts mid-session)")
+            synced = True
         if mode == "sd" and not synced:
             target = _expected_state(ex)
             if target is not None and target is not card.state:

@@ -279,7 +279,7 @@ class SpiCard:
         token = token or spi_data_error_token_from_card_status(CardStatus.ERROR)
         if read.index != 18:
             self.card.end_transfer("data error token")
-        self._start_run({"token": f"0x{token:02X}", "reason": result.error})
+        self._start_run({"value": f"0x{token:02X}", "reason": result.error})
         return token
 
     def _block_sent(self, read: _Read) -> None:
@@ -352,7 +352,6 @@ class SpiCard:
 
     def _respond(self, reply: Reply) -> None:
         card = self.card
-        interrupted_read = self._read is not None
         if self._read is not None and (card.state is not CardState.DATA
                                        or card.read_phase is not self._read.phase):
             self._end_read()  # CMD12 (or CMD0) ends the read: data stops here (A.5)
@@ -361,8 +360,8 @@ class SpiCard:
         self._out.clear()
         if reply.rejected == "no_response":
             return
-        # One stuff byte after a command that arrived during read data, then N_CR (A.5).
-        fill = self.n_cr + (1 if interrupted_read else 0)
+        # One stuff byte after a command that arrived during a read, then N_CR (A.5).
+        fill = self.n_cr + (1 if reply.state_before is CardState.DATA else 0)
         self._out.extend((FILL, "fill") for _ in range(fill))
         self._out.extend((b, "rsp") for b in card.spi_response(reply))
         self._busy = reply.busy or self._programming()

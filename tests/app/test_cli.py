@@ -31,7 +31,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["gui"], ["image"], ["image", "new"], ["image", "info"], ["bench"]],
+    [[], ["gui"], ["image"], ["image", "new"], ["image", "info"], ["decode"], ["replay"],
+     ["bench"]],
     ids=lambda c: " ".join(c) or "sdscope",
 )
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: list[str]) -> None:

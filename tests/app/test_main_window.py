@@ -109,16 +109,31 @@ def test_open_dialog_does_not_block_and_loads_the_choice(
     assert window.info is not None and window.info.path == path
 
 
+def test_open_demo_card_action(
+    window: MainWindow, demo_image: Path, arun: Callable[..., Any]
+) -> None:
+    async def choose() -> None:
+        window.open_demo_action.trigger()
+        while window.info is None:
+            await asyncio.sleep(0.01)
+
+    arun(choose())
+    assert window.info is not None and window.info.path == demo_image
+
+
 def test_recent_images_remember_loaded_paths(
-    window: MainWindow, demo_image: Path, tmp_path: Path, arun: Callable[..., Any]
+    qtbot: Any, window: MainWindow, demo_image: Path, tmp_path: Path, arun: Callable[..., Any]
 ) -> None:
     other = create_image(tmp_path / "other.img", 1024**2)
     arun(window.open_image(demo_image))
     arun(window.open_image(other))
     assert window.recent_images() == [str(other.resolve()), str(demo_image.resolve())]
-    window.recent_menu.aboutToShow.emit()
+    assert window.recent_menu.isEnabled()
     texts = [a.text() for a in window.recent_menu.actions() if not a.isSeparator()]
     assert texts == [str(other.resolve()), str(demo_image.resolve()), "Clear list"]
+    window.recent_menu.actions()[-1].trigger()  # Clear list
+    assert window.recent_images() == []
+    qtbot.waitUntil(lambda: not window.recent_menu.isEnabled(), timeout=1000)
 
 
 def test_layout_is_saved_on_close_and_restored(

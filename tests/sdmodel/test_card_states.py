@@ -354,3 +354,38 @@ async def test_locked_card_still_initialises(make_card: Callable[..., CardHarnes
     h.card.power_on()
     await h.to_state(S.STBY)  # CMD0, CMD8, CMD55 + ACMD41, CMD2, CMD3 all accepted
     assert h.status() & CardStatus.CARD_IS_LOCKED
+
+
+# --- "operation complete" (first row of the §4.8 matrix) -----------------------------------
+
+
+async def test_write_goes_rcv_prg_tran_when_programming_ends(
+        make_card: Callable[..., CardHarness]) -> None:
+    h = make_card()
+    await h.to_state(S.TRAN)
+    h.storage.faults.hang()
+    h.cmd(24, 0)
+    assert h.card.state is S.RCV
+    h.card.accept_block(bytes(512))
+    assert h.card.state is S.PRG and h.card.busy
+    await h.settle()
+    assert h.card.state is S.TRAN
+
+
+async def test_programming_that_ends_in_dis_leaves_the_card_in_stby(
+        make_card: Callable[..., CardHarness]) -> None:
+    h = make_card()
+    await h.to_state(S.DIS)
+    await h.settle()
+    assert h.card.state is S.STBY
+    assert _current_state(h.status()) is S.STBY
+
+
+async def test_reselecting_a_card_in_dis_returns_it_to_prg_then_tran(
+        make_card: Callable[..., CardHarness]) -> None:
+    h = make_card()
+    await h.to_state(S.DIS)
+    reply = h.cmd(7, h.rca_arg)
+    assert reply.value & 0x1E00 == S.DIS << 9 and h.card.state is S.PRG
+    await h.settle()
+    assert h.card.state is S.TRAN

@@ -80,7 +80,13 @@ def test_parse_size_rejects_with_one_line_message(text: str, message: str) -> No
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(512, "512 B"), (64 * MiB, "64 MiB"), (3 * GiB // 2, "1.5 GiB"), (2 * TiB, "2 TiB")],
+    [
+        (512, "512 B"),
+        (64 * MiB, "64 MiB"),
+        (3 * GiB // 2, "1.5 GiB"),
+        (2 * GiB - 512, "2 GiB"),
+        (2 * TiB, "2 TiB"),
+    ],
 )
 def test_format_size_uses_largest_binary_unit(size: int, text: str) -> None:
     assert format_size(size) == text

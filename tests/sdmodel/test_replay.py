@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from sdmodel.replay import Exchange, replay_exchanges
+from sdmodel.replay import Exchange, replay_capture, replay_exchanges
 from sdmodel.tokens import CommandToken, ResponseToken
 
 RCA = 0xB368
@@ -91,3 +93,40 @@ def test_json_report_has_the_documented_keys() -> None:
     data = report.to_json()
     assert {"commands", "compared", "agree", "agreement", "rows"} <= data.keys()
     assert data["commands"] == 1 and data["agreement"] == 1.0
+
+
+# --- the real captures (shared/captures): the card_reader set, the i.MX6 snippet, SPI ---
+
+CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "captures"
+REAL = sorted(CAPTURES.glob("*/*.sr")) if CAPTURES.is_dir() else []
+
+
+@pytest.mark.skipif(not REAL, reason=f"real captures not found in {CAPTURES}")
+@pytest.mark.parametrize("capture", REAL, ids=lambda p: p.name)
+def test_every_real_capture_agrees_with_the_model(capture: Path) -> None:
+    report = replay_capture(capture)
+    assert report.commands >= 1
+    differing = [(r.command, r.notes) for r in report.rows if r.verdict == "differ"]
+    assert not differing
+    # R2 contents are only reported; everything else with a response is compared.
+    assert report.compared + sum(r.verdict in ("reported", "skipped") for r in report.rows) \
+        == report.commands
+
+
+@pytest.mark.skipif(not REAL, reason=f"real captures not found in {CAPTURES}")
+def test_imx6_snippet_replays_linux_identification_and_notes_the_cut_end() -> None:
+    report = replay_capture(CAPTURES / "sd_mode" / "imx6_working_snippet.sr")
+    assert [r.command.split()[0] for r in report.rows] == ["CMD0", "CMD8", "CMD55", "ACMD41",
+                                                           "CMD55"]
+    assert report.rows[-1].verdict == "skipped"
+    assert "capture ends" in report.rows[-1].notes[0]
+    assert report.agreement == 1.0
+
+
+@pytest.mark.skipif(not REAL, reason=f"real captures not found in {CAPTURES}")
+def test_xmore_spi_init_is_modelled_as_an_sdsc_card_from_its_csd() -> None:
+    # CMD0 -> 01, CMD55/ACMD41(0) -> 01, CMD1 -> 00: a v1 card leaving idle through CMD1.
+    report = replay_capture(CAPTURES / "spi_mode" / "xmore_get_csd.sr")
+    assert report.mode == "spi"
+    assert [r.real for r in report.rows[:4]] == ["01", "01", "01", "00"]
+    assert report.agree == report.compared == 9

@@ -78,6 +78,14 @@ def session(request: pytest.FixtureRequest, tmp_path: Path,
         yield Session(image, path, bus, sdcard)
 
 
+def first_difference(a: bytes, b: bytes) -> int | None:
+    """Offset of the first differing byte (a 64 MiB assertion diff would take seconds)."""
+    if a == b:
+        return None
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)))
+
+
 def adafruit_sector_count(csd: int) -> int:
     """What adafruit_sdcard computes from the CSD (reference A.6, "CSD decoding"): v2 reads
     only C_SIZE bits 15:0, v1 drops the two low bits of C_SIZE."""
@@ -128,7 +136,7 @@ def test_adafruit_writes_land_in_the_image_byte_for_byte(session: Session) -> No
             start = session.image.first_lba * BLOCK
             image[start:start + 128 * BLOCK] = pattern(session.image.first_lba, 128, seed=1)
             image[first * BLOCK:first * BLOCK + len(data)] = data
-            assert f.read() == image
+            assert first_difference(f.read(), image) is None
         else:  # 4 GiB sparse: the written run, its neighbours and the untouched pattern
             f.seek((first - 8) * BLOCK)
             assert f.read((80 + 16) * BLOCK) == bytes(8 * BLOCK) + data + bytes(8 * BLOCK)
