@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from sdmodel import registers as regs
 from sdmodel.capacity import BLOCK_SIZE, CardType, card_type_for_size
@@ -484,15 +485,8 @@ class Card:
         if phase is not None:
             phase.stopped = True
         if self.busy:
-            self._busy_reason = "program"
-            assert self._busy_task is not None
-            self._busy_task.add_done_callback(lambda _t: self._programmed_after_stop())
-            return _Outcome(next_state=S.PRG, busy=True)
+            return _Outcome(next_state=S.PRG, busy=True)  # -> tran when programming ends
         return _Outcome(next_state=S.TRAN, busy=True)
-
-    def _programmed_after_stop(self) -> None:
-        if self.state is S.PRG and self.write_phase is None:
-            self._set_state(S.TRAN, "programming done")
 
     def _cmd13(self, cmd: Command, arg: int, state: CardState) -> _Outcome:
         return _Outcome()
@@ -623,7 +617,7 @@ class Card:
         if arg == 1:  # discard: the data may stay (reference §9 "Erase")
             return _Outcome(next_state=S.TRAN, busy=True, errors=errors)
         ranges = self._unprotected_runs(start, end, skipped)
-        self._start_busy(self._erase(ranges), "erase", then=S.TRAN)
+        self._start_busy(self._erase(ranges), "erase")
         return _Outcome(next_state=S.PRG, busy=True, errors=errors)
 
     def _unprotected_runs(self, start: int, end: int, skipped: set[int]) -> list[tuple[int, int]]:
@@ -786,8 +780,7 @@ class Card:
         last = phase.count is not None and phase.done >= phase.count
         if last:
             self.write_phase = None
-        self._start_busy(self._program(phase, lba, bytes(data)), "program",
-                         then=S.TRAN if last else None)
+        self._start_busy(self._program(phase, lba, bytes(data)), "program")
         if last:
             self._set_state(S.PRG, "last block received")
         return CrcStatus.ACCEPTED
@@ -831,30 +824,30 @@ class Card:
             return
         if request.action is LockAction.FORCE_ERASE:
             self.wp_groups.clear()
-            self._start_busy(self._erase([(0, self.block_count - 1)]), "force erase",
-                             then=S.TRAN)
+            self._start_busy(self._erase([(0, self.block_count - 1)]), "force erase")
         self.events.registers.emit("status")
 
-    def _start_busy(self, work: asyncio.Future[None] | object, reason: str,
-                    then: CardState | None) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(work)  # type: ignore[arg-type]
-        self._busy_task = task
+    def _start_busy(self, work: Coroutine[Any, Any, None], reason: str) -> None:
+        """Hold DAT0 busy while ``work`` (programming, erase) runs in the background."""
         self._busy_reason = reason
+        self._busy_task = asyncio.ensure_future(self._busy(work, reason))
         self.events.busy.emit(True, reason)
 
-        def finished(t: asyncio.Task[None]) -> None:
-            if not t.cancelled() and t.exception() is not None:
-                error = t.exception()
-                self.raise_status(CardStatus.ERROR)
-                self.events.storage_error.emit(error)
-            if self._busy_task is t:
-                self.events.busy.emit(False, reason)
-                if then is not None and self.state is S.PRG:
-                    self._set_state(then, f"{reason} done")
-                elif self.state is S.DIS:  # §4.8 operation complete: dis -> stby
+    async def _busy(self, work: Coroutine[Any, Any, None], reason: str) -> None:
+        try:
+            await work
+        except StorageError as error:
+            self.raise_status(CardStatus.ERROR)
+            self.events.storage_error.emit(error)
+        finally:
+            # The state moves in the same step as busy ends, so no command can see
+            # "not busy" while the card is still in prg (§4.8 "operation complete").
+            if self._busy_task is asyncio.current_task():
+                if self.state is S.PRG and self.write_phase is None:
+                    self._set_state(S.TRAN, f"{reason} done")
+                elif self.state is S.DIS:
                     self._set_state(S.STBY, f"{reason} done")
-
-        task.add_done_callback(finished)
+                self.events.busy.emit(False, reason)
 
     def _abort_phase(self) -> None:
         if self.read_phase is not None:
@@ -865,8 +858,13 @@ class Card:
         self.write_phase = None
 
     def spi_r1(self, reply: Reply) -> int:
-        """The R1 byte of an SPI response (reference A.3)."""
-        status = reply.status | reply.errors
+        """The R1 byte of an SPI response: this command's own errors only, no stale
+        bits (reference A.3, A.6 item 3); pending status goes out with CMD13's R2."""
+        status = reply.errors
+        if reply.rejected == "illegal":
+            status |= CardStatus.ILLEGAL_COMMAND
+        elif reply.rejected == "crc":
+            status |= CardStatus.COM_CRC_ERROR
         idle = (reply.state_after if reply.command and reply.command.index in (0, 1, 41)
                 else self.state) is S.IDLE
         return regs.spi_r1_from_card_status(status, idle)
