@@ -87,6 +87,7 @@ class SdBus:
     async def command(self, index: int, arg: int, *, crc_ok: bool = True) -> BusResponse:
         """Send a command and collect the card's response (None if it stays silent)."""
         clock = self.clock
+        self._close_finished_busy()
         start = max(clock.now, self._cmd_free_at)
         end = start + self._clocks(CMD_BITS)
         clock.now = end
@@ -154,6 +155,7 @@ class SdBus:
                                     nbytes=len(data), width=width, crc_ok=crc_ok,
                                     crcs=tuple(lanes), to_card=True))
         clock.now = end
+        self._close_finished_busy()
         status = self.card.accept_block(data, crc_ok=crc_ok and width == self.card.bus_width)
         if status is None:
             return None
@@ -165,6 +167,15 @@ class SdBus:
         self._begin_busy(crc_end, "program")
         self._nominal_busy_until = crc_end + self._clocks(timing.program_clocks)
         return status
+
+    def _close_finished_busy(self) -> None:
+        """A busy period that ended while the host was not waiting for it (no wait_busy
+        after an R1b) is closed at its nominal end, so a later busy does not swallow it."""
+        if self._busy_start is not None and not self.card.busy:
+            end = max(self._busy_start, self._nominal_busy_until)
+            self.trace.append(BusyToken(self._busy_start, end, self.clock.period,
+                                        reason=self._busy_reason))
+            self._busy_start = None
 
     def _begin_busy(self, start: int, reason: str) -> None:
         if self._busy_start is None:

@@ -2,6 +2,7 @@
 every CRC checked and protocol findings (see ``findings``)."""
 
 from sdmodel.decode.api import DecodePlan, DecodeSummary, decode_capture, plan_decode
+from sdmodel.decode.fields import FieldRow, compact_fields, decode_register_fields, token_json
 from sdmodel.decode.findings import FINDINGS, FindingKind
 from sdmodel.decode.sd import SdDataToken, SdDecoder
 from sdmodel.decode.spi import (
@@ -17,6 +18,7 @@ from sdmodel.decode.spi import (
 __all__ = [
     "FINDINGS",
     "DecodePlan",
+    "FieldRow",
     "DecodeSummary",
     "FindingKind",
     "SdDataToken",
@@ -28,6 +30,9 @@ __all__ = [
     "SpiDecoder",
     "SpiFindingToken",
     "SpiResponseToken",
+    "compact_fields",
     "decode_capture",
+    "decode_register_fields",
     "plan_decode",
+    "token_json",
 ]

@@ -125,9 +125,10 @@ class DecodeSummary:
         elif isinstance(token, FindingToken):
             self.findings[token.code] += 1
             self.severities[token.severity] += 1
-        if "crc_ok" in token.fields():
+        crc_ok = token.fields().get("crc_ok")
+        if crc_ok is not None:
             self.crc_checked += 1
-            self.crc_errors += not token.fields()["crc_ok"]
+            self.crc_errors += not crc_ok
 
     @classmethod
     def of(cls, tokens: Iterable[Token]) -> DecodeSummary:

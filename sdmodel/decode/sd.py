@@ -205,6 +205,8 @@ class SdDecoder:
             frontier = min(frontier, self.garbage.time)
         if self.busy is not None:
             frontier = min(frontier, self.busy.time)
+        if p is not None and not p.reported:  # a no_response finding may still come
+            frontier = min(frontier, p.token.end)
         buf.trim(edge)
         return self.queue.pop_before(frontier)
 
@@ -463,7 +465,7 @@ class SdDecoder:
         p.reported = True
         t = p.deadline_time if p.deadline_time is not None else self.buf.time(p.deadline)
         tok = p.token
-        self._finding("no_response", tok.start, max(t, tok.end), tok.period,
+        self._finding("no_response", tok.end, max(t, tok.end), tok.period,
                       f"no {p.resp.value} to {tok.name} within {NCR_MAX} clocks")
         if self.phase is not None and self.phase.index == tok.index and self.phase.after == p.end:
             self.phase = None  # the card ignored the command: no data either

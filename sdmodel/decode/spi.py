@@ -363,8 +363,12 @@ class SpiDecoder:
         window = b.get(b.miso, i + 6, NCR_MAX_BYTES + 1)
         at = next((k for k, v in enumerate(window) if not v & 0x80), None)
         if at is None:
-            self._finding("no_response", start, end, period,
-                          f"no R1 to {token.name} within {NCR_MAX_BYTES} bytes (N_CR)")
+            if len(window) <= NCR_MAX_BYTES:
+                self._finding("truncated", start, end, period,
+                              f"the capture ends before the R1 to {token.name}")
+            else:
+                self._finding("no_response", start, end, period,
+                              f"no R1 to {token.name} within {NCR_MAX_BYTES} bytes (N_CR)")
             return
         r = i + 6 + at
         kind = cmd.spi if cmd is not None and cmd.spi is not None else SpiResp.R1
