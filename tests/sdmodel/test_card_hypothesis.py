@@ -82,6 +82,10 @@ class CardMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.storage.faults.clear()
         self.run(self.card.wait_ready())
+        leftovers = asyncio.all_tasks(self.loop)  # read-ahead of an unfinished read
+        for task in leftovers:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
         self.storage.close()
         self.loop.close()
         self.tmp.cleanup()
