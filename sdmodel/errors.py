@@ -3,7 +3,9 @@ the GUI shows it in a dialog. Each module raises its own subclass."""
 
 from __future__ import annotations
 
-__all__ = ["SdscopeError", "ImageError", "StorageError", "CaptureError", "WorkloadError"]
+__all__ = [
+    "SdscopeError", "ImageError", "StorageError", "CaptureError", "WorkloadError", "SizeError",
+]
 
 
 class SdscopeError(Exception):
@@ -24,3 +26,7 @@ class CaptureError(SdscopeError):
 
 class WorkloadError(SdscopeError):
     """A workload text or host request is malformed."""
+
+
+class SizeError(SdscopeError, ValueError):
+    """A byte size that cannot be read (unknown unit, not a whole number of bytes)."""

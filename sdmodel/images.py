@@ -15,20 +15,19 @@ import contextlib
 import csv
 import io
 import os
-import re
 import struct
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from sdmodel.capacity import BLOCK_SIZE, SDSC_MAX_BYTES, CardType, card_type_for_size
 from sdmodel.errors import ImageError
 from sdmodel.registers import build_csd
+from sdmodel.units import format_size, parse_size
 
 __all__ = [
     "DEMO_IMAGE_NAME",
@@ -54,49 +53,7 @@ __all__ = [
     "resolve_image",
 ]
 
-# --- sizes ---------------------------------------------------------------------------
 
-# Decimal units are powers of 1000 (what card packaging says), binary ones powers of 1024.
-_SIZE_UNITS: dict[str, int] = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
-
-
-def parse_size(text: str) -> int:
-    """Bytes in ``text``: ``512``, ``64MiB``, ``2GB``, ``1.5 GiB`` (a whole number of bytes)."""
-    match = _SIZE_RE.match(text)
-    if match is None:
-        raise ImageError(f"cannot read size {text!r}; write it like 64MiB, 2GB or 512")
-    number, unit = match.groups()
-    factor = _SIZE_UNITS.get(unit.lower())
-    if factor is None:
-        raise ImageError(
-            f"unknown size unit {unit!r} in {text!r}; use bytes or one of "
-            "KB, MB, GB, TB, KiB, MiB, GiB, TiB"
-        )
-    value = Fraction(number) * factor
-    if value.denominator != 1:
-        raise ImageError(f"size {text!r} is not a whole number of bytes")
-    return int(value)
-
-
-def format_size(size: int) -> str:
-    """``size`` bytes in the largest binary unit that keeps it readable: ``64 MiB``."""
-    for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= factor:
-            text = f"{size / factor:.2f}".rstrip("0").rstrip(".")
-            return f"{text} {unit}"
-    return f"{size} B"
 
 
 # --- partition tables ----------------------------------------------------------------

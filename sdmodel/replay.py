@@ -22,11 +22,11 @@ from typing import Any
 from sdmodel import registers as regs
 from sdmodel.card import Card, CardOptions, Reply
 from sdmodel.commands import DataDir, Resp, SpiResp, lookup
+from sdmodel.decode.api import plan_decode
+from sdmodel.decode.spi import SpiResponseToken
 from sdmodel.registers import CardStatus
 from sdmodel.states import CardState
 from sdmodel.storage import Storage
-from sdmodel.decode.api import plan_decode
-from sdmodel.decode.spi import SpiResponseToken
 from sdmodel.tokens import CommandToken, DataToken, ResponseToken, Token
 
 __all__ = [

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from sdmodel.errors import ImageError
+from sdmodel.errors import SizeError
 from sdmodel.images import (
     PARTITION_COLUMNS,
     ImageInfo,
@@ -24,7 +24,7 @@ __all__ = ["register", "run_info", "run_new"]
 def _size(text: str) -> int:
     try:
         return parse_size(text)
-    except ImageError as e:
+    except SizeError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from sdmodel.storage.faults import DATA_OPS, FaultInjector, Latency, LbaRange
+from sdmodel.units import parse_size
 
 __all__ = [
     "DiskFullFault",
@@ -25,12 +26,9 @@ __all__ = [
 ]
 
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2,
-               "g": 1024**3, "gib": 1024**3}
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _LATENCY_RE = re.compile(rf"{_NUMBER}(s|ms|us)?(?:-{_NUMBER}(s|ms|us)?)?")
 _RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")
-_SIZE_RE = re.compile(r"(\d+)\s*([a-z]*)")
 
 
 def parse_latency_spec(text: str) -> Latency:
@@ -49,14 +47,6 @@ def parse_latency_spec(text: str) -> Latency:
     if high_s < low_s:
         raise ValueError(f"bad latency {text!r}: the range must go from low to high")
     return Latency(low_s, high_s)
-
-
-def parse_size(text: str) -> int:
-    """``"1MiB"`` -> 1048576; units B, K/KiB, M/MiB, G/GiB (binary), none = bytes."""
-    match = _SIZE_RE.fullmatch(text.strip().lower())
-    if match is None or match.group(2) not in _SIZE_UNITS:
-        raise ValueError(f"bad size {text!r}: expected bytes, e.g. 4096, 64KiB or 1MiB")
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
 
 
 def _parse_range(text: str, spec: str) -> LbaRange:

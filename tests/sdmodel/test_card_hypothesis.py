@@ -50,6 +50,13 @@ INDEXES = st.one_of(
 FILLS = st.sampled_from([0x00, 0x3C, 0x5A, 0xA5, 0xFF])
 
 
+async def _cancel_other_tasks() -> None:
+    tasks = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 @dataclass
 class Transfer:
     storage: bool  # CMD17/18/24/25 (image data) rather than a register or CMD27/42/56
@@ -82,10 +89,7 @@ class CardMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.storage.faults.clear()
         self.run(self.card.wait_ready())
-        leftovers = asyncio.all_tasks(self.loop)  # read-ahead of an unfinished read
-        for task in leftovers:
-            task.cancel()
-        self.loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        self.loop.run_until_complete(_cancel_other_tasks())  # read-ahead of unfinished reads
         self.storage.close()
         self.loop.close()
         self.tmp.cleanup()

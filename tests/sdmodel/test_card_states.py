@@ -52,7 +52,7 @@ class Row:
 
 
 def _to(target: CardState, *states: CardState) -> dict[CardState, CardState]:
-    return {s: target for s in states}
+    return dict.fromkeys(states, target)
 
 
 def _same(*states: CardState) -> dict[CardState, CardState]:

@@ -17,7 +17,7 @@ from pyfatfs.PyFat import PyFat
 from pyfatfs.PyFatFS import PyFatFS
 
 from sdmodel.capacity import CardType
-from sdmodel.errors import ImageError
+from sdmodel.errors import ImageError, SizeError
 from sdmodel.images import (
     DEMO_IMAGE_SIZE,
     FAT_PARTITION_ALIGN,
@@ -73,7 +73,7 @@ def test_parse_size_reads_decimal_and_binary_units(text: str, size: int) -> None
     ],
 )
 def test_parse_size_rejects_with_one_line_message(text: str, message: str) -> None:
-    with pytest.raises(ImageError, match=message) as caught:
+    with pytest.raises(SizeError, match=message) as caught:
         parse_size(text)
     assert "\n" not in str(caught.value)
 

@@ -84,7 +84,7 @@ def test_bad_fault_spec_is_a_one_line_value_error(text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "size"), [("4096", 4096), ("512B", 512), ("64KiB", 65536),
-                                            ("1M", 1 << 20), ("2GiB", 2 << 30)])
+                                            ("1MiB", 1 << 20), ("2GiB", 2 << 30)])
 def test_size(text: str, size: int) -> None:
     assert parse_size(text) == size
 
