@@ -121,6 +121,19 @@ async def test_cmd6_query_and_switch_to_high_speed(
     assert bits(csd_via_cmd9(h), 103, 96) == 0x32
 
 
+async def test_cmd6_switch_back_to_default_speed(
+        make_card: Callable[..., CardHarness]) -> None:
+    """A mode-1 switch to group 1 function 0 leaves high speed (reference §7 says
+    "mode-0 switch back", but mode 0 only checks)."""
+    h = make_card()
+    await h.to_state(S.TRAN)
+    await read_register(h, 6, 0x80FFFFF1)
+    assert (await read_register(h, 6, 0x00FFFFF0))[16] & 0xF == 0  # check: nothing changes
+    assert bits(csd_via_cmd9(h), 103, 96) == 0x5A
+    assert (await read_register(h, 6, 0x80FFFFF0))[16] & 0xF == 0
+    assert bits(csd_via_cmd9(h), 103, 96) == 0x32
+
+
 async def test_cmd6_linux_query_reports_group_results_and_support(
         make_card: Callable[..., CardHarness]) -> None:
     h = make_card()

@@ -135,7 +135,8 @@ async def test_cmd18_stopped_before_the_end_has_no_error(
     await h.to_state(S.TRAN)
     h.cmd(18, 0)
     await h.read()
-    assert h.cmd(12).value == 0xB00  # data, READY_FOR_DATA
+    assert h.cmd(13, h.rca_arg).value == 0xB00  # data, READY_FOR_DATA (real capture)
+    assert h.cmd(12).value == 0xB00
 
 
 # --- multiple blocks, byte-exact (§4.3.3, §4.3.4) ---------------------------------------------

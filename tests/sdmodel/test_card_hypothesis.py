@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -45,6 +45,8 @@ INDEXES = st.one_of(
     st.integers(0, 63),
     st.sampled_from([0, 3, 7, 12, 13, 16, 17, 18, 23, 24, 25, 28, 32, 33, 38, 55]),
 )
+CRC_OK = st.sampled_from([True] * 9 + [False])
+COMMANDS = st.tuples(INDEXES, ARGS, st.booleans(), CRC_OK)
 # Fill bytes of written blocks: none of them forms a valid CMD42 request, so the card is
 # never locked (lock/unlock are covered by test_card_commands.py).
 FILLS = st.sampled_from([0x00, 0x3C, 0x5A, 0xA5, 0xFF])
@@ -108,6 +110,7 @@ class CardMachine(RuleBasedStateMachine):
         reply = self.card.execute(index, value, crc_ok=crc_ok)
         assert isinstance(self.card.state, CardState)
         assert reply.state_before is before
+        event(f"command in {before.label}: {reply.rejected or 'executed'}")
         if reply.rejected in ("illegal", "crc"):
             assert self.card.state is before and reply.resp is Resp.NONE
         if reply.resp is not Resp.NONE:
@@ -115,13 +118,13 @@ class CardMachine(RuleBasedStateMachine):
             assert command is not None and reply.resp is command.resp, reply
         if reply.rejected not in ("crc", "no_response"):
             self.pending_app = index == 55 and reply.resp is Resp.R1
-        self._follow(reply, value, app)
+        self._follow(reply, value)
         await self.card.wait_ready()
         if (index, reply.app, reply.state_after) == (38, False, S.PRG):
             self._erased(*erase, failed=self.failures != failures)
         return reply
 
-    def _follow(self, reply: Reply, arg: int, app: bool) -> None:
+    def _follow(self, reply: Reply, arg: int) -> None:
         """Track block length and data phases the way a host sees them."""
         index = reply.index
         if reply.rejected or reply.resp is Resp.NONE:
@@ -138,6 +141,7 @@ class CardMachine(RuleBasedStateMachine):
 
     def _erased(self, start: int | None, end: int | None, *, failed: bool) -> None:
         assert start is not None and end is not None  # the card accepted the erase
+        event("erase")
         if failed:
             return  # one storage job per erase: nothing was written
         group = self.card.wp_group_bytes()
@@ -147,67 +151,99 @@ class CardMachine(RuleBasedStateMachine):
 
     # --- rules ----------------------------------------------------------------------------------
 
-    @initialize(selected=st.booleans())
-    def start(self, selected: bool) -> None:
-        """From idle, or already in tran after the Linux initialisation."""
-        if not selected:
-            return
-
-        async def init() -> None:
-            for index, arg in ((0, 0), (8, 0x1AA), (55, 0), (41, 0x40300000), (55, 0),
-                               (41, 0x40300000), (2, 0), (3, 0), (7, RCA)):
-                assert not (await self._send(index, arg)).rejected
-
-        self.run(init())
+    async def _initialise(self) -> None:
+        """The Linux initialisation, up to tran (reference §8)."""
+        for index, arg in ((0, 0), (8, 0x1AA), (55, 0), (41, 0x40300000), (55, 0),
+                           (41, 0x40300000), (2, 0), (3, 0), (7, RCA)):
+            assert not (await self._send(index, arg)).rejected
         assert self.card.state is S.TRAN
 
-    @rule(index=INDEXES, arg=ARGS, app=st.booleans(),
-          crc_ok=st.sampled_from([True, True, True, True, False]))
-    def command(self, index: int, arg: int | str, app: bool, crc_ok: bool) -> None:
+    @initialize(selected=st.booleans())
+    def start(self, selected: bool) -> None:
+        """From idle, or already in tran."""
+        if selected:
+            self.run(self._initialise())
+
+    @rule(commands=st.lists(COMMANDS, min_size=1, max_size=4))
+    def command(self, commands: list[tuple[int, int | str, bool, bool]]) -> None:
+        """A few commands in a row; ``app`` puts a CMD55 (own RCA) in front."""
+
         async def send() -> None:
-            if app:
-                await self._send(55, RCA)
-            await self._send(index, arg, crc_ok)
+            for index, arg, app, crc_ok in commands:
+                if app:
+                    await self._send(55, RCA)
+                await self._send(index, arg, crc_ok)
 
         self.run(send())
 
-    @rule(fill=FILLS, length=st.sampled_from([BLOCK, BLOCK, 16, 1]), crc_ok=st.booleans())
-    def write_block(self, fill: int, length: int, crc_ok: bool) -> None:
-        async def write() -> None:
-            data = bytes([fill]) * length
-            failures = self.failures
-            status = self.card.accept_block(data, crc_ok=crc_ok)
-            await self.card.wait_ready()
-            transfer = self.write
-            if status is CrcStatus.ACCEPTED and transfer is not None and transfer.storage:
-                offset = transfer.offset + transfer.done * BLOCK
-                transfer.done += 1
-                if self.failures == failures:  # busy ended without a storage error
-                    self.shadow[offset:offset + BLOCK] = data
+    async def _write_block(self, data: bytes, crc_ok: bool) -> None:
+        failures = self.failures
+        status = self.card.accept_block(data, crc_ok=crc_ok)
+        await self.card.wait_ready()
+        transfer = self.write
+        if status is CrcStatus.ACCEPTED and transfer is not None and transfer.storage:
+            offset = transfer.offset + transfer.done * BLOCK
+            transfer.done += 1
+            if self.failures == failures:  # busy ended without a storage error
+                self.shadow[offset:offset + BLOCK] = data
+                event("block written")
+            else:
+                event("block failed in storage")
 
-        self.run(write())
+    async def _read_block(self) -> None:
+        result = await self.card.read_block()
+        if not result.ok:
+            return
+        self.card.block_sent()
+        transfer = self.read
+        if transfer is not None and transfer.storage:
+            offset = transfer.offset + transfer.done * transfer.length
+            transfer.done += 1
+            assert result.data == bytes(self.shadow[offset:offset + transfer.length])
+            event("image block read")
+
+    @rule(index=st.sampled_from([17, 18, 24, 25]), lba=st.integers(0, IMAGE_BLOCKS),
+          blocks=st.lists(st.tuples(FILLS, CRC_OK), max_size=3))
+    def transfer(self, index: int, lba: int, blocks: list[tuple[int, bool]]) -> None:
+        """A data command with a plausible SDSC (byte) address, then its blocks."""
+
+        async def transfer() -> None:
+            await self._send(index, lba * BLOCK)
+            for fill, crc_ok in blocks:
+                if index in (24, 25):
+                    await self._write_block(bytes([fill]) * BLOCK, crc_ok)
+                else:
+                    await self._read_block()
+
+        self.run(transfer())
+
+    @rule(first=st.integers(0, IMAGE_BLOCKS), last=st.integers(0, IMAGE_BLOCKS),
+          function=st.sampled_from([0, 0, 1, 2]))
+    def erase(self, first: int, last: int, function: int) -> None:
+        """CMD32, CMD33, CMD38 (erase, discard or FULE)."""
+
+        async def erase() -> None:
+            for index, arg in ((32, first * BLOCK), (33, last * BLOCK), (38, function)):
+                await self._send(index, arg)
+
+        self.run(erase())
+
+    @rule(fill=FILLS, length=st.sampled_from([BLOCK, BLOCK, BLOCK, 16, 1]), crc_ok=CRC_OK)
+    def write_block(self, fill: int, length: int, crc_ok: bool) -> None:
+        self.run(self._write_block(bytes([fill]) * length, crc_ok))
 
     @rule()
     def read_block(self) -> None:
-        async def read() -> None:
-            result = await self.card.read_block()
-            if not result.ok:
-                return
-            self.card.block_sent()
-            transfer = self.read
-            if transfer is not None and transfer.storage:
-                offset = transfer.offset + transfer.done * transfer.length
-                transfer.done += 1
-                assert result.data == bytes(self.shadow[offset:offset + transfer.length])
+        self.run(self._read_block())
 
-        self.run(read())
-
-    @rule()
-    def power_cycle(self) -> None:
+    @rule(reinitialise=st.booleans())
+    def power_cycle(self, reinitialise: bool) -> None:
         self.card.power_off()
         self.run(self.card.wait_ready())
         self.card.power_on()
         self.pending_app, self.block_len, self.read, self.write = False, BLOCK, None, None
+        if reinitialise:
+            self.run(self._initialise())
 
     @rule(lba=st.integers(0, 8))
     def failing_block(self, lba: int) -> None:
@@ -226,7 +262,7 @@ class CardMachine(RuleBasedStateMachine):
 
 
 CardMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=40, deadline=None,
+    max_examples=300, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRandomCommandSequences = CardMachine.TestCase
