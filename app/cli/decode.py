@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from app.cli.parser import add_capture_arguments
 from sdmodel.decode import DecodePlan, DecodeSummary, plan_decode
 from sdmodel.decode.fields import compact_fields, token_json
 from sdmodel.tokens import PS_PER_S, FindingToken, Token
@@ -31,12 +32,7 @@ def register(subparsers: Any) -> None:
         "SPI-mode card (SCK, MOSI, MISO, CS#) into commands, responses, data blocks, CRC "
         "status, busy periods and protocol findings, checking every CRC.",
     )
-    parser.add_argument("capture", metavar="CAPTURE", help="a sigrok .sr file or a VCD file")
-    parser.add_argument("--mode", choices=("auto", "sd", "spi"), default="auto",
-                        help="bus mode (default: from the channel names)")
-    parser.add_argument("--map", dest="mapping", metavar="ROLE=CH,...",
-                        help="channel mapping, e.g. CLK=0,CMD=4,DAT0=1 (0-based channel "
-                        "index or channel name); overrides the names in the file")
+    add_capture_arguments(parser)
     parser.add_argument("--jsonl", action="store_true",
                         help="one JSON object per token on stdout")
     parser.add_argument("--summary", action="store_true",

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from sdmodel.errors import SdscopeError
 
-__all__ = ["CliParser", "UsageError", "add_debug_option"]
+__all__ = ["CliParser", "UsageError", "add_debug_option", "add_capture_arguments"]
 
 
 class UsageError(SdscopeError):
@@ -33,3 +33,13 @@ def add_debug_option(parser: argparse.ArgumentParser, *, top_level: bool) -> Non
         default=False if top_level else argparse.SUPPRESS,
         help="log debug messages and show tracebacks of errors",
     )
+
+
+def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
+    """CAPTURE, --mode and --map: how every capture-reading subcommand names its input."""
+    parser.add_argument("capture", metavar="CAPTURE", help="a sigrok .sr file or a VCD file")
+    parser.add_argument("--mode", choices=("auto", "sd", "spi"), default="auto",
+                        help="bus mode (default: from the channel names)")
+    parser.add_argument("--map", dest="mapping", metavar="ROLE=CH,...",
+                        help="channel mapping, e.g. CLK=0,CMD=4,DAT0=1 (0-based channel "
+                        "index or channel name); overrides the names in the file")

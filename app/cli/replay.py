@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from app.cli.parser import add_capture_arguments
 from sdmodel.images import resolve_image
 from sdmodel.replay import ReplayReport, replay_capture
 
@@ -27,11 +28,7 @@ def register(subparsers: Any) -> None:
         "(SD mode) or the R1 bits (SPI mode). Card-specific contents (CID, CSD, RCA, OCR "
         "window) are reported, not judged. Exit status 0 whatever the agreement.",
     )
-    parser.add_argument("capture", metavar="CAPTURE", help="a sigrok .sr file or a VCD file")
-    parser.add_argument("--mode", choices=("auto", "sd", "spi"), default="auto",
-                        help="bus mode (default: from the channel names)")
-    parser.add_argument("--map", dest="mapping", metavar="ROLE=CH,...",
-                        help="channel mapping, e.g. CLK=0,CMD=4 (overrides the file's names)")
+    add_capture_arguments(parser)
     parser.add_argument("--image", metavar="IMG",
                         help="back the model card with this image ('demo' for the demo card); "
                         "default: a temporary sparse image sized like the captured card")
