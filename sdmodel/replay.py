@@ -386,6 +386,8 @@ async def _run(items: list[Exchange], mode: str, card: Card) -> ReplayReport:
         else:
             row.real = "none"
         report.rows.append(row)
+        command = lookup(cmd.index, cmd.app)
+        addressed = mode == "sd" and command is not None and command.addressed
         checked = mode == "sd" or cmd.index in (0, 8) or card.spi_crc_on
         if not cmd.crc_ok and checked:
             row.notes.append("command CRC7 bad in the capture: the card ignores it")
@@ -405,18 +407,14 @@ async def _run(items: list[Exchange], mode: str, card: Card) -> ReplayReport:
         if mode == "sd" and not synced:
             target = _expected_state(ex)
             if target is not None and target is not card.state:
-                rca = cmd.arg >> 16 if lookup(cmd.index, cmd.app) and lookup(
-                    cmd.index, cmd.app).addressed else None
-                host.bring_to(target, rca)
+                host.bring_to(target, cmd.arg >> 16 if addressed else None)
                 row.notes.append(
                     f"model brought to {target.label} first (capture starts mid-session)"
                 )
             if ex.command.app and not card.expect_acmd:
                 card.execute(55, card.rca << 16)
             synced = True
-        if mode == "sd" and lookup(cmd.index, cmd.app) is not None and lookup(
-            cmd.index, cmd.app
-        ).addressed and card.rca != cmd.arg >> 16 and card.state is not S.IDLE:
+        if addressed and card.rca != cmd.arg >> 16 and card.state is not S.IDLE:
             card.rca = cmd.arg >> 16  # follow the real card's RCA (card-specific)
         reply = host.send(cmd.index, cmd.arg)
         if mode == "sd":
