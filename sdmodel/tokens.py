@@ -37,6 +37,8 @@ class Line(str, Enum):
     CMD = "CMD"
     DAT = "DAT"
     SPI = "SPI"
+    HOST = "HOST"  # controller register accesses and the IRQ line (not bus signals)
+    CARD = "CARD"  # card state changes
 
 
 class CrcStatus(int, Enum):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sdmodel.events import EmitterGroup
-from sdmodel.tokens import DataToken, Token
+from sdmodel.tokens import DataToken, Line, Token
 
-__all__ = ["Trace", "StateEvent"]
+__all__ = ["Trace", "StateEvent", "RegisterEvent", "IrqEvent"]
 
 
 @dataclass(slots=True)
@@ -25,10 +25,61 @@ class StateEvent(Token):
     old: str = ""
     new: str = ""
     reason: str = ""
-    kind: Any = "state"
+    kind: ClassVar[str] = "state"
+    line: ClassVar[Line] = Line.CARD
 
     def fields(self) -> dict[str, Any]:
         return {"old": self.old, "new": self.new, "reason": self.reason}
+
+    def label(self) -> str:
+        return f"{self.old} -> {self.new}"
+
+
+@dataclass(slots=True)
+class RegisterEvent(Token):
+    """A host-controller register access (start == end: an instant on the timeline)."""
+
+    reg: str = ""  # register name from the controller's register table
+    offset: int = 0
+    width: int = 4  # bytes accessed
+    old: int = 0
+    new: int = 0  # value after the access (== old for reads)
+    access: str = "write"  # "read" | "write"
+    kind: ClassVar[str] = "reg"
+    line: ClassVar[Line] = Line.HOST
+
+    def fields(self) -> dict[str, Any]:
+        digits = 2 * self.width
+        return {
+            "reg": self.reg,
+            "offset": f"0x{self.offset:02X}",
+            "old": f"0x{self.old:0{digits}X}",
+            "new": f"0x{self.new:0{digits}X}",
+            "access": self.access,
+        }
+
+    def label(self) -> str:
+        if self.access == "read":
+            return f"rd {self.reg} = 0x{self.new:X}"
+        return f"wr {self.reg} 0x{self.old:X} -> 0x{self.new:X}"
+
+
+@dataclass(slots=True)
+class IrqEvent(Token):
+    """The controller's IRQ line changed level; ``status`` is the 32-bit value that
+    0x30 reads at that moment (normal status low half, error status high half)."""
+
+    level: int = 0
+    status: int = 0
+    bits: tuple[str, ...] = ()  # names of the set status bits that reach the line
+    kind: ClassVar[str] = "irq"
+    line: ClassVar[Line] = Line.HOST
+
+    def fields(self) -> dict[str, Any]:
+        return {"level": self.level, "status": f"0x{self.status:08X}", "bits": list(self.bits)}
+
+    def label(self) -> str:
+        return f"IRQ {'asserted' if self.level else 'released'} {' '.join(self.bits)}".rstrip()
 
 
 @dataclass
