@@ -10,6 +10,7 @@ status, N_RC / N_CC between commands; storage latency lengthens N_AC and busy.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sdmodel.card import Card, Reply
@@ -28,7 +29,11 @@ from sdmodel.tokens import (
 )
 from sdmodel.trace import StateEvent, Trace
 
-__all__ = ["SdBus", "BusResponse", "N_RC", "N_CC", "N_WR", "CMD_BITS", "NCR_MAX"]
+__all__ = ["SdBus", "BusResponse", "Gate", "N_RC", "N_CC", "N_WR", "CMD_BITS", "NCR_MAX"]
+
+# Awaited before every bus operation ("command", "read", "write", "busy"): the
+# simulator's hook for pausing and stepping (design.md "Stepping").
+Gate = Callable[[str], Awaitable[None]]
 
 CMD_BITS = 48
 N_RC = 8  # response end -> next command (min)
@@ -55,6 +60,7 @@ class SdBus:
         self._busy_start: int | None = None
         self._busy_reason = ""
         self._nominal_busy_until = 0  # R1b busy that needs no storage work
+        self.gate: Gate | None = None
         card.events.state.connect(self._on_state)
 
     # --- trace helpers ----------------------------------------------------------------
@@ -86,6 +92,8 @@ class SdBus:
 
     async def command(self, index: int, arg: int, *, crc_ok: bool = True) -> BusResponse:
         """Send a command and collect the card's response (None if it stays silent)."""
+        if self.gate is not None:
+            await self.gate("command")
         clock = self.clock
         self._close_finished_busy()
         start = max(clock.now, self._cmd_free_at)
@@ -122,6 +130,8 @@ class SdBus:
     async def read_block(self, *, deadline: int | None = None) -> bytes | None:
         """The next block the card sends, or None if nothing starts before ``deadline``
         (storage too slow, a read error, or no read in progress)."""
+        if self.gate is not None:
+            await self.gate("read")
         clock = self.clock
         earliest = self._data_ref + self._clocks(self.card.options.timing.n_ac)
         waited = await clock.wait(self.card.read_block(), deadline=deadline)
@@ -144,6 +154,8 @@ class SdBus:
     async def write_block(self, data: bytes, *, crc_ok: bool = True) -> CrcStatus | None:
         """Send one block to the card; returns its CRC status (None: the card did not
         answer, e.g. it was not in rcv). Busy follows; see ``wait_busy``."""
+        if self.gate is not None:
+            await self.gate("write")
         clock = self.clock
         width = self.host_width
         start = max(clock.now + self._clocks(N_WR), self._nominal_busy_until)
@@ -189,6 +201,8 @@ class SdBus:
     async def wait_busy(self, *, deadline: int | None = None) -> bool:
         """Wait until DAT0 is released; False if ``deadline`` passes first (the card
         keeps programming: a later call picks the busy period up again)."""
+        if self.gate is not None:
+            await self.gate("busy")
         clock = self.clock
         if self.card.busy:
             waited = await clock.wait(self.card.wait_ready(), deadline=deadline)

@@ -65,6 +65,11 @@ _KINDS = (
                 "4-bit data but DAT1-DAT3 are not in the capture"),
     FindingKind("block_aborted", "info", "§4.3.3", "data block cut short by CMD12"),
     FindingKind("truncated", "info", "", "the capture ends inside a token"),
+    # Simulation only: what the host controller and the backing store report
+    FindingKind("data_timeout", "error", "§4.6.2",
+                "the host's data timeout expired before the card sent data or released busy"),
+    FindingKind("storage_fault", "error", "design.md",
+                "the backing store failed an operation (EIO, disk full, short read, ...)"),
     # SPI mode (§7.2, §7.3)
     FindingKind("spi_cmd_cut", "error", "§7.2", "CS# went high inside a command"),
     FindingKind("spi_no_data_token", "error", "§7.3.3",
