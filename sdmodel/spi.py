@@ -148,6 +148,8 @@ class SpiCard:
         self._ready_task: asyncio.Task[None] | None = None
         # trace: the run being collected and what the current byte adds to it
         self._run: SpiToken | None = None
+        self._run_mosi = bytearray()  # bytes of the run in progress (joined at flush)
+        self._run_miso = bytearray()
         self._byte_info: dict[str, Any] = {}
         self._byte_starts_run = False
         if trace is not None:
@@ -408,9 +410,10 @@ class SpiCard:
         self._byte_starts_run = True
         self._byte_info = info
 
-    def _record(self, what: str, mosi: int, miso: int) -> None:
+    def _record(self, what: str, mosi: int, miso: int, count: int = 1) -> None:
         if self.trace is None:
             self._byte_info, self._byte_starts_run = {}, False
+            self.clock.advance_clocks(CLOCKS_PER_BYTE * count)
             return
         clock = self.clock
         run = self._run
@@ -420,15 +423,38 @@ class SpiCard:
         run.info.update(self._byte_info)
         self._byte_info = {}
         self._byte_starts_run = False
-        run.mosi += bytes([mosi])
-        run.miso += bytes([miso])
-        run.end = clock.advance_clocks(CLOCKS_PER_BYTE)
+        self._run_mosi += bytes([mosi]) * count
+        self._run_miso += bytes([miso]) * count
+        run.end = clock.advance_clocks(CLOCKS_PER_BYTE * count)
 
     def flush_trace(self) -> None:
         """Append the run of bytes in progress to the trace."""
         run, self._run = self._run, None
         if run is not None and self.trace is not None:
+            run.mosi, run.miso = bytes(self._run_mosi), bytes(self._run_miso)
             self.trace.append(run)
+        self._run_mosi.clear()
+        self._run_miso.clear()
+
+    async def idle_while_waiting(self, *, deadline: int | None = None) -> bool:
+        """While the card waits for storage (a read's access time, programming), let
+        simulated time follow wall time (design.md) and record the 0xFF bytes a polling
+        host clocks meanwhile as one run: 0xFF during a read's N_AC, 0x00 while busy.
+        Returns False if ``deadline`` (simulated ps) passed first (the card goes on)."""
+        waiting = self.waiting_on()
+        if waiting is None or not self.selected:
+            return True
+        clock = self.clock
+        start = clock.now
+        waited = await clock.wait(waiting, deadline=deadline)
+        clocks = (clock.now - start) // clock.period
+        clock.now = start
+        count = -(-clocks // CLOCKS_PER_BYTE)
+        if count:
+            busy = self._busy and not self._out
+            self._busy_owed = max(0, self._busy_owed - count) if busy else self._busy_owed
+            self._record("busy" if busy else "fill", FILL, BUSY if busy else FILL, count)
+        return waited.done
 
     def _on_state(self, old: CardState, new: CardState, reason: str) -> None:
         if self.trace is not None:
