@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["Benchmark", "Result"]
+__all__ = ["Benchmark", "BenchInput", "Result"]
 
-Result = dict[str, float | int | str]
+Result = dict[str, float | int | str | None]
+
+
+@dataclass(frozen=True)
+class BenchInput:
+    """The file a benchmark measures: ``sdscope bench NAME [FILE] [--repeat N]``."""
+
+    metavar: str  # how the command line names the file ("CAPTURE")
+    default: Callable[[], Path | None]  # the file used when none is given; None: no default
+    measure: Callable[[Path | None, int], Result]  # (file or None for the default, repeat)
+    repeat: int = 3  # repetitions without --repeat (1 with --quick)
 
 
 @dataclass(frozen=True)
@@ -17,3 +28,4 @@ class Benchmark:
     metric: str  # key of the headline number in the result, named after its unit ("ms", "s")
     run: Callable[[bool], Result]  # quick -> measurements (without the "bench" key)
     digits: int = 2  # decimals shown in the table
+    input: BenchInput | None = None  # set for benchmarks that measure a user's file
