@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from sdmodel.errors import SizeError
 
-__all__ = ["parse_size", "format_size"]
+__all__ = ["parse_size", "format_size", "parse_frequency", "format_frequency"]
 
 # Decimal units are powers of 1000 (what card packaging says), binary ones powers of 1024.
 _SIZE_UNITS: dict[str, int] = {
@@ -55,3 +55,26 @@ def format_size(size: int) -> str:
             text = f"{size / factor:.2f}".rstrip("0").rstrip(".")
             return f"{text} {unit}"
     return f"{size} B"
+
+
+_HZ_UNITS: dict[str, int] = {"": 1, "hz": 1, "khz": 1000, "mhz": 1000**2, "ghz": 1000**3}
+
+
+def parse_frequency(text: str) -> int:
+    """Hertz in ``text``: ``400000``, ``400kHz``, ``25 MHz``, ``1.5MHz`` (whole hertz)."""
+    match = _SIZE_RE.match(text)
+    factor = _HZ_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or factor is None:
+        raise SizeError(f"cannot read frequency {text!r}; write it like 25MHz, 400kHz or 400000")
+    value = Fraction(match.group(1)) * factor
+    if value.denominator != 1 or value <= 0:
+        raise SizeError(f"frequency {text!r} is not a positive whole number of hertz")
+    return int(value)
+
+
+def format_frequency(hz: float) -> str:
+    """``25 MHz``, ``400 kHz``, ``1.5 MHz``."""
+    for unit, factor in (("GHz", 1e9), ("MHz", 1e6), ("kHz", 1e3)):
+        if hz >= factor:
+            return f"{hz / factor:g} {unit}"
+    return f"{hz:g} Hz"

@@ -77,13 +77,25 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _parse(parser: CliParser, arguments: list[str]) -> argparse.Namespace:
+    """Parse, letting a subcommand whose positional list is named by its ``intermixed``
+    default take words that follow its options (``bench decode --json FILE``)."""
+    args, extra = parser.parse_known_args(arguments)
+    dest = getattr(args, "intermixed", None)
+    if extra and dest and not any(word.startswith("-") for word in extra):
+        getattr(args, dest).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sdscope`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in arguments
     try:
         parser = build_parser()
-        args = parser.parse_args(arguments)
+        args = _parse(parser, arguments)
         if args.command is None:  # bare `sdscope`: the window with its defaults
             args = parser.parse_args([*arguments, "gui"])
         _configure_logging(args.debug)

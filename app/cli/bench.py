@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repeat", type=_positive, metavar="N",
                         help="repetitions of benchmarks that measure a file (default 3; "
                         "the median is reported)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, intermixed="names")
 
 
 def select(names: list[str]) -> list[tuple[str, Path | None]]:
