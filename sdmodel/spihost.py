@@ -12,20 +12,22 @@ gives up after its data timeout (A.6: >= 100 ms reads, 250 ms writes, erase long
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from sdmodel.capacity import BLOCK_SIZE
 from sdmodel.commands import command_name, lookup
 from sdmodel.crc import command_frame, crc16
 from sdmodel.driver.card_info import CardInfo
 from sdmodel.driver.errors import DriverError
+from sdmodel.driver.host import Request
 from sdmodel.events import EmitterGroup
 from sdmodel.registers import OCR_BUSY, OCR_CCS, SCR, csd_capacity
 from sdmodel.spi import BUSY, DATA_RESPONSE, FILL, ControlToken, SpiCard
 from sdmodel.tokens import PS_PER_S, CrcStatus
 
-__all__ = ["SpiHost", "SpiRequest", "SPI_ID_CLOCK_HZ", "SPI_CLOCK_HZ"]
+__all__ = ["SpiHost", "SPI_ID_CLOCK_HZ", "SPI_CLOCK_HZ"]
 
 SPI_ID_CLOCK_HZ = 400_000  # A.1: 100-400 kHz until the card left idle
 SPI_CLOCK_HZ = 25_000_000  # default-speed clock afterwards (§7.2)
@@ -43,15 +45,9 @@ _RESPONSE_BYTES = {"R1": 0, "R1b": 0, "R2": 1, "R3": 4, "R7": 4}
 Gate = Callable[[str], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class SpiRequest:
-    op: str  # "init", "read", "write", "erase"
-    lba: int = 0
-    count: int = 0
-
-
 class SpiHost:
-    """Events: ``request(SpiRequest, done: bool)``, ``log(str)``."""
+    """Events: ``request(Request)`` before and after each request (as the SDHCI
+    driver's), ``log(str)``."""
 
     def __init__(self, spi: SpiCard, *, gate: Gate | None = None, clock_hz: int | None = None,
                  log: Callable[[str], None] | None = None) -> None:
@@ -60,6 +56,7 @@ class SpiHost:
         self.gate = gate
         self.clock_hz = clock_hz or SPI_CLOCK_HZ
         self.card: CardInfo | None = None
+        self._requests = 0
         self.events = EmitterGroup("request", "log")
         if log is not None:
             self.events.log.connect(log)
@@ -70,6 +67,22 @@ class SpiHost:
 
     def _log(self, message: str) -> None:
         self.events.log.emit(message)
+
+    @asynccontextmanager
+    async def _request(self, op: str, lba: int = 0, count: int = 0) -> AsyncIterator[None]:
+        self._requests += 1
+        request = Request(self._requests, op, lba, count, start_ps=self.now)
+        self.events.request.emit(request)
+        error = ""
+        try:
+            yield
+        except DriverError as failure:
+            error = str(failure)
+            self._log(error)
+            raise
+        finally:
+            self.events.request.emit(replace(request, done=True, error=error,
+                                             end_ps=self.now))
 
     async def _gate(self, op: str) -> None:
         if self.gate is not None:
@@ -164,9 +177,23 @@ class SpiHost:
     # --- requests -----------------------------------------------------------------------
 
     async def init(self) -> CardInfo:
+        async with self._request("init"):
+            return await self._init()
+
+    async def read(self, lba: int, count: int) -> bytes:
+        async with self._request("read", lba, count):
+            return await self._read(lba, count)
+
+    async def write(self, lba: int, data: bytes) -> None:
+        async with self._request("write", lba, len(data) // BLOCK_SIZE):
+            await self._write(lba, data)
+
+    async def erase(self, lba: int, count: int) -> None:
+        async with self._request("erase", lba, count):
+            await self._erase(lba, count)
+
+    async def _init(self) -> CardInfo:
         """Power-up and identification as elm-chan / Linux mmc_spi do it (A.6)."""
-        request = SpiRequest("init")
-        self.events.request.emit(request, False)
         spi, clock = self.spi, self.clock
         clock.set_frequency(SPI_ID_CLOCK_HZ)
         spi.card.power_on()
@@ -204,7 +231,6 @@ class SpiHost:
                              high_speed=False, bus_width=1, cmd23=cmd23, clock_hz=clock.hz)
         self._log(f"SPI card ready: {self.card.card_type.value}, {self.card.blocks} blocks, "
                   f"{clock.hz / 1e6:g} MHz")
-        self.events.request.emit(request, True)
         return self.card
 
     def _ready_card(self) -> CardInfo:
@@ -212,10 +238,8 @@ class SpiHost:
             raise DriverError("the card is not initialised (run init first)")
         return self.card
 
-    async def read(self, lba: int, count: int) -> bytes:
+    async def _read(self, lba: int, count: int) -> bytes:
         card = self._ready_card()
-        request = SpiRequest("read", lba, count)
-        self.events.request.emit(request, False)
         index = 17 if count == 1 else 18
         name = command_name(index)
         r1 = (await self.command(index, card.address(lba), keep_selected=True))[0]
@@ -231,7 +255,6 @@ class SpiHost:
                 await self._stop_read()
             else:
                 self._deselect()
-        self.events.request.emit(request, True)
         return b"".join(blocks)
 
     async def _stop_read(self) -> None:
@@ -245,13 +268,11 @@ class SpiHost:
         await self._wait_not_busy(WRITE_TIMEOUT_S, "CMD12")
         self._deselect()
 
-    async def write(self, lba: int, data: bytes) -> None:
+    async def _write(self, lba: int, data: bytes) -> None:
         card = self._ready_card()
         count = len(data) // BLOCK_SIZE
         if count * BLOCK_SIZE != len(data) or not count:
             raise DriverError(f"write of {len(data)} bytes: not a whole number of blocks")
-        request = SpiRequest("write", lba, count)
-        self.events.request.emit(request, False)
         index = 24 if count == 1 else 25
         name = command_name(index)
         r1 = (await self.command(index, card.address(lba), keep_selected=True))[0]
@@ -269,7 +290,6 @@ class SpiHost:
         finally:
             self._deselect()
         await self._check_status(name)
-        self.events.request.emit(request, True)
 
     async def _check_status(self, what: str) -> None:
         """CMD13 after a write, as Linux does: both status bytes must be clear."""
@@ -277,17 +297,14 @@ class SpiHost:
         if any(r2):
             raise DriverError(f"{what}: CMD13 status 0x{r2.hex().upper()} after the write")
 
-    async def erase(self, lba: int, count: int) -> None:
+    async def _erase(self, lba: int, count: int) -> None:
         card = self._ready_card()
-        request = SpiRequest("erase", lba, count)
-        self.events.request.emit(request, False)
         for index, arg in ((32, card.address(lba)), (33, card.address(lba + count - 1)),
                            (38, 0)):
             r1 = (await self.command(index, arg))[0]
             if r1:
                 raise DriverError(f"{command_name(index)}: R1 0x{r1:02X}")
         await self._check_status("erase")
-        self.events.request.emit(request, True)
 
     async def wait(self, ms: float) -> None:
         """The host idles with CS# high (no clock)."""

@@ -197,6 +197,12 @@ class Scheduler:
         self._wake()
         await self._parked.wait()
 
+    async def wait_parked(self) -> None:
+        """Until the model waits at a gate (or the workload has ended)."""
+        while self.parked_at is None:
+            self._parked.clear()
+            await self._parked.wait()
+
     def _wake(self) -> None:
         if self._resume is not None and not self._resume.done():
             self._resume.set_result(None)

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdmodel.tokens import PS_PER_S, CommandToken, DataToken, FindingToken, Token
+from sdmodel.commands import command_name
+from sdmodel.tokens import PS_PER_S, CommandToken, DataToken, FindingToken, SpiToken, Token
 from sdmodel.trace import IrqEvent
 
 __all__ = ["SimSummary"]
@@ -43,6 +44,8 @@ class SimSummary:
                 else:
                     s.blocks_read += 1
                     s.bytes_read += item.nbytes
+            elif isinstance(item, SpiToken):
+                s._add_spi(item)
             elif isinstance(item, FindingToken):
                 s.findings[item.code] += 1
             elif isinstance(item, IrqEvent) and item.level:
@@ -51,6 +54,19 @@ class SimSummary:
             if item.fields().get("crc_ok") is False:
                 s.crc_errors += 1
         return s
+
+    def _add_spi(self, item: SpiToken) -> None:
+        """SPI runs: a command run names its command, a data run its direction and size."""
+        info = item.info
+        if item.what == "cmd" and "index" in info:
+            self.commands[info.get("name") or command_name(info["index"])] += 1
+        elif item.what == "data" and "nbytes" in info:
+            if info.get("dir") == "write":
+                self.blocks_written += 1
+                self.bytes_written += info["nbytes"]
+            else:
+                self.blocks_read += 1
+                self.bytes_read += info["nbytes"]
 
     @property
     def errors(self) -> int:
@@ -76,7 +92,7 @@ class SimSummary:
     def table(self) -> str:
         rows: list[tuple[str, str]] = [
             ("commands", f"{sum(self.commands.values())}"),
-            *((f"  {name}", str(n)) for name, n in sorted(self.commands.items())),
+            *((f"  {name}", str(n)) for name, n in self.commands.items()),
             ("blocks read", f"{self.blocks_read} ({self.bytes_read} bytes)"),
             ("blocks written", f"{self.blocks_written} ({self.bytes_written} bytes)"),
             ("CRC errors", str(self.crc_errors)),
