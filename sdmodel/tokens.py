@@ -136,16 +136,21 @@ class DataToken(Token):
     crc_ok: bool = True
     crcs: tuple[int, ...] = ()  # CRC16 per line as sent
     to_card: bool = False  # host -> card (write) or card -> host (read)
+    for_index: int | None = None  # the data command the block belongs to, when known
+    app: bool = False  # that command was an ACMD
     kind: ClassVar[str] = "data"
     line: ClassVar[Line] = Line.DAT
 
     def fields(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "nbytes": self.nbytes,
             "width": self.width,
             "crc_ok": self.crc_ok,
             "dir": "write" if self.to_card else "read",
         }
+        if self.for_index is not None:
+            out["for_index"] = self.for_index
+        return out
 
     def label(self) -> str:
         return f"{'write' if self.to_card else 'read'} {self.nbytes} B x{self.width}"
@@ -195,8 +200,8 @@ class SpiToken(Token):
     """A run of SPI bytes with one meaning (command, R1, data token, busy...)."""
 
     what: str = ""  # "cmd", "rsp", "data", "data_response", "busy", "fill"...
-    mosi: bytes = b""
-    miso: bytes = b""
+    mosi: bytes | None = b""  # None (both sides) once the trace dropped the payload
+    miso: bytes | None = b""
     info: dict[str, Any] = field(default_factory=dict)
     kind: ClassVar[str] = "spi"
     line: ClassVar[Line] = Line.SPI
@@ -217,12 +222,10 @@ class FindingToken(Token):
     line: ClassVar[Line] = Line.CMD
 
     def fields(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "message": self.message,
-            "severity": self.severity,
-            "on": self.finding_line.value,
-        }
+        return {"code": self.code, "message": self.message, "severity": self.severity}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**Token.to_json(self), "line": self.finding_line.value}
 
     def label(self) -> str:
         return self.message or self.code

@@ -4,7 +4,7 @@ every CRC checked and protocol findings (see ``findings``)."""
 from sdmodel.decode.api import DecodePlan, DecodeSummary, decode_capture, plan_decode
 from sdmodel.decode.fields import FieldRow, compact_fields, decode_register_fields, token_json
 from sdmodel.decode.findings import FINDINGS, FindingKind
-from sdmodel.decode.sd import SdDataToken, SdDecoder
+from sdmodel.decode.sd import SdDecoder
 from sdmodel.decode.spi import (
     SpiBusyToken,
     SpiCommandToken,
@@ -21,7 +21,6 @@ __all__ = [
     "FieldRow",
     "DecodeSummary",
     "FindingKind",
-    "SdDataToken",
     "SdDecoder",
     "SpiBusyToken",
     "SpiCommandToken",

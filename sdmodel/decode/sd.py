@@ -43,7 +43,7 @@ from sdmodel.tokens import (
     Token,
 )
 
-__all__ = ["SdDecoder", "SdDataToken", "NCR_MIN", "NCR_MAX"]
+__all__ = ["SdDecoder", "NCR_MIN", "NCR_MAX"]
 
 CMD_BITS = 48
 R2_BITS = 136
@@ -59,20 +59,6 @@ _CMD, _DAT0 = 0, 1  # rows in the edge levels
 _STATUS_ERRORS = int(ERROR_BITS)
 # Errors in the response of a data command that mean the card sends no data (type R/X).
 _NO_DATA = _STATUS_ERRORS & ~int(CardStatus.COM_CRC_ERROR | CardStatus.ILLEGAL_COMMAND)
-
-
-@dataclass(slots=True)
-class SdDataToken(DataToken):
-    """A decoded data block that knows the command it belongs to."""
-
-    for_index: int | None = None
-    app: bool = False
-
-    def fields(self) -> dict[str, Any]:
-        out = DataToken.fields(self)
-        if self.for_index is not None:
-            out["for_index"] = self.for_index
-        return out
 
 
 def _to_int(bits: np.ndarray) -> int:
@@ -563,9 +549,9 @@ class SdDecoder:
             return
         start, end, period = buf.span(d, length)
         crc_ok = not block["bad"]
-        token = SdDataToken(start, end, period, data=block["data"], nbytes=ph.nbytes,
-                            width=width, crc_ok=crc_ok, crcs=block["sent"],
-                            to_card=ph.to_card, for_index=ph.index, app=ph.app)
+        token = DataToken(start, end, period, data=block["data"], nbytes=ph.nbytes,
+                          width=width, crc_ok=crc_ok, crcs=block["sent"],
+                          to_card=ph.to_card, for_index=ph.index, app=ph.app)
         self.queue.push(token)
         what = f"{'write' if ph.to_card else 'read'} block for {token.label()}"
         if not crc_ok:
@@ -631,9 +617,9 @@ class SdDecoder:
             block = self._decode_block(d, self.block_len, width)
             if block is not None and block["start_ok"] and not block["bad"] and block["end_ok"]:
                 start, end, period = buf.span(d, block["length"])
-                self.queue.push(SdDataToken(start, end, period, data=block["data"],
-                                            nbytes=self.block_len, width=width,
-                                            crcs=block["sent"]))
+                self.queue.push(DataToken(start, end, period, data=block["data"],
+                                          nbytes=self.block_len, width=width,
+                                          crcs=block["sent"]))
                 self._finding("unexpected_data", start, end, period,
                               f"{self.block_len}-byte block without a data command", on=Line.DAT)
                 self.dat_pos = d + block["length"]

@@ -29,7 +29,6 @@ from sdmodel.commands import Command, DataDir, SpiResp, lookup
 from sdmodel.crc import crc7, crc16
 from sdmodel.decode.edges import EdgeBatch
 from sdmodel.decode.findings import make_finding
-from sdmodel.decode.sd import SdDataToken
 from sdmodel.decode.stream import TokenQueue
 from sdmodel.registers import OCR_BUSY, OCR_CCS, SPI_R1, SPI_R2_STATUS
 from sdmodel.tokens import (
@@ -37,6 +36,7 @@ from sdmodel.tokens import (
     CommandToken,
     CrcStatus,
     CrcStatusToken,
+    DataToken,
     FindingToken,
     Line,
     ResponseToken,
@@ -58,7 +58,8 @@ NCR_MAX_BYTES = 8  # §7.5.4 / SanDisk table 5-5: N_CR 1..8 bytes (0 accepted)
 _DATA_RESPONSE_SLACK = 8  # bytes searched for a misplaced data response
 _START_BLOCK, _START_MULTI, _STOP_TRAN = 0xFE, 0xFC, 0xFD  # §7.3.3.2
 _R1_ERRORS = 0x7E  # every R1 bit except "in idle state"
-_R1_ILLEGAL = SPI_R1.field("ILLEGAL_COMMAND").mask
+# The card did not execute the command (illegal, or CRC7 wrong with checking on): R1 only.
+_R1_REJECTED = SPI_R1.field("ILLEGAL_COMMAND").mask | SPI_R1.field("COM_CRC_ERROR").mask
 _FILL = (0xFF, 0x00)  # idle bytes a host clocks out
 
 
@@ -98,13 +99,13 @@ class SpiResponseToken(ResponseToken):
 
 
 @dataclass(slots=True)
-class SpiDataToken(SdDataToken):
+class SpiDataToken(DataToken):
     token_byte: int = _START_BLOCK  # 0xFE, or 0xFC inside CMD25
     crc_on: bool = False  # CMD59 had turned CRC checking on
     line: ClassVar[Line] = Line.SPI
 
     def fields(self) -> dict[str, Any]:
-        out = SdDataToken.fields(self)
+        out = DataToken.fields(self)
         out["crc_on"] = self.crc_on
         return out
 
@@ -373,8 +374,8 @@ class SpiDecoder:
         r = i + 6 + at
         kind = cmd.spi if cmd is not None and cmd.spi is not None else SpiResp.R1
         r1 = b.miso[r - b.base]
-        if r1 & _R1_ILLEGAL:
-            kind = SpiResp.R1  # a rejected command gets R1 only (v1 card: CMD8 -> 0x05)
+        if r1 & _R1_REJECTED:
+            kind = SpiResp.R1  # a rejected command gets R1 only (v1 card: CMD8 -> 0x05; A.2)
         nbytes = min(kind.nbytes, b.end - r)
         resp = b.get(b.miso, r, nbytes)
         rs, re_, rp = b.span(r, r + nbytes - 1)
