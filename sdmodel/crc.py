@@ -86,16 +86,13 @@ def split_lanes(data: bytes, width: int) -> list[bytes]:
         return [bytes(data)]
     if width != 4:
         raise ValueError(f"bus width must be 1 or 4, not {width}")
-    raw = np.frombuffer(bytes(data), dtype=np.uint8)
-    lanes = []
-    for n in range(4):
-        hi = (raw >> (n + 4)) & 1
-        lo = (raw >> n) & 1
-        bits = np.empty(raw.size * 2, dtype=np.uint8)
-        bits[0::2] = hi
-        bits[1::2] = lo
-        lanes.append(np.packbits(bits).tobytes())
-    return lanes
+    bits = np.unpackbits(np.frombuffer(bytes(data), dtype=np.uint8)).reshape(-1, 8)
+    # column c holds bit 7-c; DATn carries bit n+4 then bit n of every byte
+    per_lane = bits[:, _LANE_COLUMNS].transpose(1, 0, 2).reshape(4, -1)
+    return [row.tobytes() for row in np.packbits(per_lane, axis=1)]
+
+
+_LANE_COLUMNS = np.array([[3 - n, 7 - n] for n in range(4)])
 
 
 def crc16_lanes(data: bytes, width: int) -> list[int]:

@@ -138,7 +138,8 @@ def _open_jsonl(target: str | None, stack: ExitStack) -> IO[str] | None:
         return None
     if target == "-":
         return sys.stdout
-    return stack.enter_context(open(target, "w", encoding="utf-8"))
+    # line-buffered: a reader (or a crash) sees every event that was reported
+    return stack.enter_context(open(target, "w", encoding="utf-8", buffering=1))
 
 
 def _write_line(stream: IO[str], obj: dict[str, Any]) -> None:
