@@ -9,6 +9,7 @@ DAT line carries its own CRC16 over its own bit stream (§3.6.1, §4.5).
 from __future__ import annotations
 
 import binascii
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -17,6 +18,7 @@ __all__ = [
     "crc7_bits",
     "crc16",
     "crc16_lanes",
+    "crc16_bits",
     "split_lanes",
     "command_frame",
     "crc7_ok",
@@ -96,5 +98,23 @@ _LANE_COLUMNS = np.array([[3 - n, 7 - n] for n in range(4)])
 
 
 def crc16_lanes(data: bytes, width: int) -> list[int]:
-    """CRC16 of each DAT line, index 0 = DAT0 (one value in 1-bit mode)."""
-    return [crc16(lane) for lane in split_lanes(data, width)]
+    """CRC16 of each DAT line, index 0 = DAT0 (one value in 1-bit mode).
+
+    A 4-bit block of n bytes puts 2n bits on each line; when n is not a multiple of 4
+    (an odd CMD16 block length) a lane is not whole bytes and is CRCed bit by bit."""
+    lanes = split_lanes(data, width)
+    if width == 4 and len(data) % 4:
+        return [crc16_bits(np.unpackbits(np.frombuffer(lane, np.uint8))[: 2 * len(data)])
+                for lane in lanes]
+    return [crc16(lane) for lane in lanes]
+
+
+def crc16_bits(bits: Iterable[int]) -> int:
+    """CRC16-CCITT (x^16 + x^12 + x^5 + 1, initial 0) of a bit stream, MSB first (§4.5)."""
+    crc = 0
+    for bit in bits:
+        feedback = ((crc >> 15) ^ int(bit)) & 1
+        crc = (crc << 1) & 0xFFFF
+        if feedback:
+            crc ^= 0x1021
+    return crc

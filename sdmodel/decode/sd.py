@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from sdmodel.commands import Command, DataDir, Resp, lookup
-from sdmodel.crc import crc7, crc16
+from sdmodel.crc import crc7, crc16, crc16_bits
 from sdmodel.decode.edges import EdgeBatch
 from sdmodel.decode.findings import CardTracker, allowed_while_busy, make_finding
 from sdmodel.decode.stream import EdgeBuffer, TokenQueue
@@ -72,13 +72,7 @@ def _crc16_bits(bits: np.ndarray) -> int:
     """CRC16 of one line's bit stream (§4.5); bit-serial only for odd lengths."""
     if bits.size % 8 == 0:
         return crc16(np.packbits(bits).tobytes())
-    reg = 0
-    for bit in bits.tolist():
-        feedback = ((reg >> 15) & 1) ^ bit
-        reg = (reg << 1) & 0xFFFF
-        if feedback:
-            reg ^= 0x1021
-    return reg
+    return crc16_bits(bits.tolist())
 
 
 def _names(status: int) -> str:

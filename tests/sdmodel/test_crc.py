@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdmodel.crc import command_frame, crc7, crc7_bits, crc7_ok, crc16, crc16_lanes, split_lanes
+from sdmodel.crc import (
+    command_frame,
+    crc7,
+    crc7_bits,
+    crc7_ok,
+    crc16,
+    crc16_bits,
+    crc16_lanes,
+    split_lanes,
+)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +111,18 @@ def test_a_frame_followed_by_its_crc_leaves_zero_remainder(data: bytes) -> None:
 def test_bus_width_other_than_1_or_4_is_refused() -> None:
     with pytest.raises(ValueError, match="bus width"):
         split_lanes(b"\x00", 8)
+
+
+def test_4bit_crc_of_a_block_not_a_multiple_of_4_bytes_is_bit_serial_per_line() -> None:
+    # 3 bytes put 6 bits on each line: the CRC covers those 6 bits, not a padded byte
+    data = bytes([0xA5, 0x3C, 0x77])
+    for line, crc in enumerate(crc16_lanes(data, 4)):
+        bits = [(byte >> shift) & 1 for byte in data for shift in (line + 4, line)]
+        assert crc == crc16_bits(bits)
+    assert crc16_lanes(data, 4)[0] == 0xA35A
+
+
+def test_crc16_bits_agrees_with_the_bytewise_crc() -> None:
+    data = b"Sigrok rocks" + bytes(500)
+    bits = [(byte >> (7 - i)) & 1 for byte in data for i in range(8)]
+    assert crc16_bits(bits) == crc16(data) == 0x291D
