@@ -230,6 +230,14 @@ class Card:
     def sd_status(self) -> bytes:
         return regs.build_sd_status(bus_width_4=self.bus_width == 4)
 
+    def register_values(self) -> dict[str, int | bytes]:
+        """Every register as the card would send it now, for views: OCR, CID, CSD (as
+        CMD9 reads it), SCR, SD_STATUS (64 bytes) and CARD_STATUS (what CMD13 returns,
+        without clearing anything)."""
+        return {"OCR": self.ocr, "CID": self.cid, "CSD": self.current_csd(),
+                "SCR": self.scr, "SD_STATUS": self.sd_status(),
+                "CARD_STATUS": self._status_word(self.state, self.expect_acmd)}
+
     def wp_group_bytes(self) -> int:
         table = regs.csd_table(self.csd)
         sector_blocks = table.field("SECTOR_SIZE").get(self.csd) + 1

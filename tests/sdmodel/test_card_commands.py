@@ -595,3 +595,17 @@ async def test_cmd0_resets_rca_bus_width_speed_and_block_length(
     assert (await read_register(h, 13, app=True))[0] >> 6 == 0  # 1-bit bus
     assert bits(csd_via_cmd9(h), 103, 96) == 0x32  # default speed
     assert len(await read_register(h, 17, 0)) == BLOCK  # block length 512
+
+
+async def test_register_values_are_what_the_card_would_send(
+        make_card: Callable[..., CardHarness]) -> None:
+    h = make_card("SDHC")
+    await h.to_state(CardState.TRAN)
+    values = h.card.register_values()
+    h.cmd(7, 0)  # to stby, where CMD9/CMD10 are legal
+    assert h.cmd(9, h.rca_arg).value == values["CSD"]
+    assert h.cmd(10, h.rca_arg).value == values["CID"]
+    h.cmd(7, h.rca_arg)
+    status = h.card.register_values()["CARD_STATUS"]
+    assert h.cmd(13, h.rca_arg).value == status
+    assert len(values["SD_STATUS"]) == 64 and values["OCR"] >> 31 == 1
