@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from app import __version__
-from app.cli import bench, decode, gui, image, replay, simulate
+from app.cli import bench, decode, gui, image, lesson, replay, simulate
 from app.cli.parser import CliParser, add_debug_option
 from sdmodel.errors import SdscopeError
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 # One module per subcommand, in --help order. Add a subcommand by appending its module.
-SUBCOMMANDS: tuple[ModuleType, ...] = (gui, image, simulate, decode, replay, bench)
+SUBCOMMANDS: tuple[ModuleType, ...] = (gui, image, simulate, decode, replay, bench, lesson)
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
