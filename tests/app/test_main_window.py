@@ -59,12 +59,27 @@ def test_window_opens_within_two_seconds(qtbot: Any, settings: QSettings) -> Non
 
 def test_menus_and_shortcuts(window: MainWindow) -> None:
     assert _menu_texts(window) == {
-        "File": ["Open image…", "Open demo card", "Recent images", "Quit"],
-        "View": ["Image", "Reset layout"],
+        "File": ["Open image…", "Open demo card", "New image…", "Recent images",
+                 "Open capture…", "Export capture…", "Export screenshot…", "Quit"],
+        "Simulation": ["Run", "Pause", "Stop", "Step bit", "Step token", "Step command",
+                       "Step transfer"],
+        "View": ["Zoom to fit", "Follow the live edge", "Registers", "Card state",
+                 "Breakpoints", "Interrupts", "Transactions", "Image", "Storage and faults",
+                 "Console", "Reset layout"],
         "Help": ["About sdscope"],
     }
-    assert window.open_action.shortcut().toString() == "Ctrl+O"
-    assert window.quit_action.shortcut().toString() == "Ctrl+Q"
+    shortcuts = {
+        window.open_action: "Ctrl+O", window.quit_action: "Ctrl+Q",
+        window.new_image_action: "Ctrl+N", window.open_capture_action: "Ctrl+Shift+O",
+        window.export_action: "Ctrl+E", window.controls.actions["run"]: "F5",
+        window.controls.actions["pause"]: "F6", window.controls.actions["stop"]: "Shift+F5",
+        window.controls.actions["step_bit"]: "Ctrl+F11",
+        window.controls.actions["step_token"]: "F11",
+        window.controls.actions["step_command"]: "F10",
+        window.controls.actions["step_transfer"]: "Shift+F11",
+    }
+    for action, shortcut in shortcuts.items():
+        assert action.shortcut().toString() == shortcut, action.text()
 
 
 def test_image_dock_and_status_bar_show_the_demo_card(

@@ -1,0 +1,54 @@
+"""The "Registers" dock: the card's registers and the SDHCI register file, field by field.
+
+Values are read from the model without side effects (``Card.register_values``,
+``SdhciController.peek``) at most a few times per second while running, and at once
+when the simulation pauses or steps; ``mark_step`` then highlights what the step changed.
+"""
+
+from __future__ import annotations
+
+from app.docks.base import Dock
+from sdmodel.sdhci.registers import REGISTERS
+from sdmodel.sim.simulator import Simulator
+from widgets.qt import QTimer, QWidget
+from widgets.register_view import RegisterView
+
+__all__ = ["RegistersDock", "REFRESH_MS"]
+
+REFRESH_MS = 200
+
+
+class RegistersDock(Dock):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        self.view = RegisterView()
+        super().__init__("Registers", "RegistersDock", self.view, parent)
+        self.sim: Simulator | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+
+    def attach(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.refresh()
+        self.view.mark_step()
+
+    def set_running(self, running: bool) -> None:
+        if running:
+            self._timer.start()
+        else:
+            self._timer.stop()
+            self.refresh()
+
+    def stepped(self) -> None:
+        """After a step: show the new values highlighted against the previous step."""
+        self.refresh()
+        self.view.mark_step()
+
+    def refresh(self) -> None:
+        sim = self.sim
+        if sim is None:
+            return
+        self.view.set_card_registers(sim.card.register_values())
+        if sim.controller is not None:
+            self.view.set_controller_registers(
+                {reg.name: sim.controller.peek(reg.name) for reg in REGISTERS})
