@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import qasync
@@ -21,9 +22,10 @@ from app.qtlog import install_qt_message_handler
 from app.settings import configure_settings
 from app.startup import report_startup
 from sdmodel.errors import SdscopeError
+from sdmodel.lessons import Lesson
 from widgets.qt import QApplication
 
-__all__ = ["run_gui", "run_window"]
+__all__ = ["run_gui", "run_window", "StartupActions"]
 
 EXIT_INTERRUPTED = 130
 
@@ -32,12 +34,23 @@ class ScreenshotError(SdscopeError):
     """The window picture could not be written."""
 
 
+@dataclass(frozen=True)
+class StartupActions:
+    """What the window does once shown (``sdscope gui`` options, ``lesson run``)."""
+
+    capture: Path | None = None  # decode and show this capture
+    workload: str | None = None  # run this workload on the image
+    lesson: Lesson | None = None  # open this lesson in the lesson panel
+
+
 async def run_window(
-    image: Path | None, *, screenshot: Path | None = None, quit_after: float | None = None
+    image: Path | None, *, screenshot: Path | None = None, quit_after: float | None = None,
+    actions: StartupActions | None = None,
 ) -> int:
     """Show the main window (on ``image`` if given) until it is closed; returns the exit
     code (130 after Ctrl-C). With ``quit_after`` the window closes that many seconds after
     its first paint, saving ``screenshot`` first."""
+    actions = actions or StartupActions()
     loop = asyncio.get_running_loop()
     window = MainWindow()
     closed = asyncio.Event()
@@ -60,6 +73,7 @@ async def run_window(
         report_startup()
         if loading is not None:
             await loading
+        await _start(window, actions)
         if quit_after is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closed.wait(), quit_after)
@@ -76,8 +90,19 @@ async def run_window(
     return exit_code
 
 
+async def _start(window: MainWindow, actions: StartupActions) -> None:
+    if actions.lesson is not None:
+        window.start_lesson(actions.lesson)
+    if actions.workload:
+        window.controls.workload.setText(actions.workload)
+        window.controls.run()
+    if actions.capture is not None:
+        await window.open_capture(actions.capture)
+
+
 def run_gui(
-    image: Path | None, *, screenshot: Path | None = None, quit_after: float | None = None
+    image: Path | None, *, screenshot: Path | None = None, quit_after: float | None = None,
+    actions: StartupActions | None = None,
 ) -> int:
     """Create the application and its event loop, run the window, return the exit code."""
     install_qt_message_handler()
@@ -91,7 +116,7 @@ def run_gui(
     asyncio.set_event_loop(loop)
     try:
         return loop.run_until_complete(
-            run_window(image, screenshot=screenshot, quit_after=quit_after)
+            run_window(image, screenshot=screenshot, quit_after=quit_after, actions=actions)
         )
     finally:
         asyncio.set_event_loop(None)

@@ -26,6 +26,7 @@ from app.docks.breakpoints_dock import BreakpointsDock
 from app.docks.console_dock import ConsoleDock
 from app.docks.image_dock import ImageDock
 from app.docks.irq_dock import IrqDock
+from app.docks.lesson_dock import LessonDock
 from app.docks.registers_dock import RegistersDock
 from app.docks.state_dock import StateDock
 from app.docks.storage_dock import StorageDock
@@ -35,10 +36,11 @@ from app.session import Session, SessionState
 from app.settings import open_settings
 from sdmodel.capture.export import export_format, export_trace
 from sdmodel.errors import SdscopeError
-from sdmodel.images import ImageInfo, create_image, ensure_demo_image, format_size
-from sdmodel.images import read_image_info
+from sdmodel.images import ImageInfo, create_image, ensure_demo_image, format_size, read_image_info
+from sdmodel.lessons import Lesson
+from sdmodel.lessons.runner import StepReport
 from sdmodel.sim.simulator import Simulator
-from sdmodel.tokens import PS_PER_S, Token
+from sdmodel.tokens import Token
 from sdmodel.trace import Trace
 from widgets.channel_map_dialog import ChannelMapDialog
 from widgets.new_image_dialog import NewImageDialog
@@ -58,8 +60,8 @@ from widgets.qt import (
     QSize,
     Qt,
     QtGui,
-    QtWidgets,
     QTimer,
+    QtWidgets,
     QWidget,
     Signal,
 )
@@ -90,7 +92,7 @@ class MainWindow(QMainWindow):
 
     _painted = False  # a class default: Qt delivers events before __init__ finishes
     DEFAULT_SIZE = QSize(1400, 900)
-    LAYOUT_VERSION = 2  # bump when docks change so old saved states are ignored
+    LAYOUT_VERSION = 3  # bump when docks change so old saved states are ignored
     MAX_RECENT = 8
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
@@ -134,12 +136,14 @@ class MainWindow(QMainWindow):
         self.transactions_dock = TransactionsDock(self)
         self.irq_dock = IrqDock(self)
         self.console_dock = ConsoleDock(self)
+        self.lesson_dock = LessonDock(self.session.adopt, self.focus, self.open_capture, self)
         self._build_dock_layout()
 
     def _build_dock_layout(self) -> None:
         right = Qt.DockWidgetArea.RightDockWidgetArea
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
-        for dock in (self.registers_dock, self.state_dock, self.breakpoints_dock):
+        for dock in (self.registers_dock, self.state_dock, self.breakpoints_dock,
+                     self.lesson_dock):
             self.add_dock(dock, right)
         for dock in (self.irq_dock, self.transactions_dock, self.image_dock,
                      self.storage_dock, self.console_dock):
@@ -150,6 +154,7 @@ class MainWindow(QMainWindow):
         for dock in (self.image_dock, self.storage_dock, self.console_dock):
             self.tabifyDockWidget(self.transactions_dock, dock)
         self.tabifyDockWidget(self.state_dock, self.breakpoints_dock)
+        self.tabifyDockWidget(self.state_dock, self.lesson_dock)
         self.transactions_dock.raise_()
         self.state_dock.raise_()
 
@@ -634,6 +639,30 @@ class MainWindow(QMainWindow):
         self._log(message, "error")
         self.statusBar().showMessage(message, 10_000)
 
+    # --- lessons ---------------------------------------------------------------------
+
+    def start_lesson(self, lesson: Lesson) -> None:
+        self.lesson_dock.open_lesson(lesson)
+
+    def focus(self, focus: dict[str, str], report: StepReport | None) -> None:
+        """Bring what a lesson step is about into view (its ``focus`` table)."""
+        panel = focus.get("panel")
+        if panel == "waveform" and report is not None and report.focus_range is not None:
+            t0, t1 = report.focus_range
+            margin = max((t1 - t0) // 4, 1)
+            self.waveform.set_following(False)
+            self.waveform.show_range(t0 - margin, t1 + margin)
+            self.waveform.highlight(t0, t1)
+        elif panel == "registers":
+            self.registers_dock.raise_()
+            self.registers_dock.show_field(focus.get("register", ""), focus.get("field"))
+        elif panel == "irq":
+            self.irq_dock.raise_()
+        elif panel == "state":
+            self.state_dock.raise_()
+        elif panel == "storage":
+            self.storage_dock.raise_()
+
     # --- misc ------------------------------------------------------------------------
 
     def show_about(self) -> QMessageBox:
@@ -665,7 +694,3 @@ class MainWindow(QMainWindow):
             self.session.close()
             self.meter.stop()
             self.sigClosed.emit()
-
-
-def _seconds(ps: int) -> float:
-    return ps / PS_PER_S

@@ -50,6 +50,7 @@ class Session(QObject):
         self.options = SimOptions()
         self.breakpoints: list[Breakpoint] = []
         self._task: asyncio.Task[object] | None = None
+        self._owned = True  # close() closes the simulator's image
         self.state = SessionState.IDLE
 
     # --- the simulator ------------------------------------------------------------------
@@ -64,6 +65,17 @@ class Session(QObject):
         sim = Simulator(image, replace(options, breakpoints=()))  # raises before closing
         self.close()
         self.options = options
+        self._show(sim, owned=True)
+        return sim
+
+    def adopt(self, sim: Simulator) -> None:
+        """Show a simulator someone else runs and closes (a lesson's): the controls stay
+        idle, the panels follow it."""
+        self.close()
+        self._show(sim, owned=False)
+
+    def _show(self, sim: Simulator, *, owned: bool) -> None:
+        self._owned = owned
         self.sim = sim
         sim.scheduler.breakpoints[:] = self.breakpoints
         sim.events.log.connect(lambda message: self.sigLog.emit(message, "info"))
@@ -76,7 +88,6 @@ class Session(QObject):
         sim.scheduler.events.breakpoint.connect(self._breakpoint_hit)
         self.sigSimulator.emit(sim)
         self._set_state(SessionState.IDLE)
-        return sim
 
     def reopen(self, **changes: object) -> Simulator | None:
         """The same image with changed options (storage mode, bus width...)."""
@@ -175,7 +186,7 @@ class Session(QObject):
         daemon thread; ``Storage.close`` waits at most 1 s for a stuck system call)."""
         self.stop()
         sim, self.sim = self.sim, None
-        if sim is not None:
+        if sim is not None and self._owned:
             with contextlib.suppress(Exception):
                 sim.storage.close()
         self._task = None

@@ -34,6 +34,13 @@ def register(subparsers: Any) -> None:
         metavar="IMG",
         help="disk image to load (default: 'demo', the built-in demo card)",
     )
+    parser.add_argument("--capture", type=Path, metavar="FILE",
+                        help="decode and show a capture (.sr or VCD) once the window is up")
+    parser.add_argument("--workload", metavar="TEXT",
+                        help="run this workload on the image once the window is up, e.g. "
+                        "'init; read 0 8'")
+    parser.add_argument("--lesson", metavar="NAME",
+                        help="open a guided lesson (an id from 'sdscope lesson list')")
     parser.add_argument(
         "--screenshot",
         type=Path,
@@ -58,6 +65,25 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"gui: --screenshot must name a .png file, not {screenshot}")
         if not screenshot.parent.is_dir():
             raise UsageError(f"gui: directory {screenshot.parent} does not exist")
+    actions = _startup_actions(args)
     from app.main import run_gui  # Qt is imported only when a window is wanted
 
-    return run_gui(image, screenshot=screenshot, quit_after=args.quit_after)
+    return run_gui(image, screenshot=screenshot, quit_after=args.quit_after, actions=actions)
+
+
+def _startup_actions(args: argparse.Namespace) -> Any:
+    """Check --capture, --workload and --lesson before any window opens."""
+    from app.main import StartupActions
+    from sdmodel.capture.source import open_capture
+    from sdmodel.driver.workload import parse_workload
+    from sdmodel.lessons import find_lesson
+
+    capture = getattr(args, "capture", None)
+    if capture is not None:
+        open_capture(capture)  # a broken capture is a one-line error here
+    workload = getattr(args, "workload", None)
+    if workload:
+        parse_workload(workload)
+    lesson_name = getattr(args, "lesson", None)
+    lesson = find_lesson(lesson_name) if lesson_name else None
+    return StartupActions(capture=capture, workload=workload, lesson=lesson)

@@ -56,8 +56,9 @@ def run_list(args: argparse.Namespace) -> int:
 def run_lesson_command(args: argparse.Namespace) -> int:
     lesson = find_lesson(args.name)  # a broken file fails here, before anything runs
     if not args.headless:
-        return int(open_window(argparse.Namespace(image=DEMO_KEYWORD, screenshot=None,
-                                                  quit_after=None, lesson=str(lesson.path))))
+        return int(open_window(argparse.Namespace(
+            image=DEMO_KEYWORD, screenshot=None, quit_after=None, capture=None, workload=None,
+            lesson=str(lesson.path))))
     with tempfile.TemporaryDirectory(prefix="sdscope-lesson-") as workdir:
         report = asyncio.run(run_lesson(lesson, workdir))
     print(format_report(report))

@@ -52,3 +52,13 @@ class RegistersDock(Dock):
         if sim.controller is not None:
             self.view.set_controller_registers(
                 {reg.name: sim.controller.peek(reg.name) for reg in REGISTERS})
+
+    def show_field(self, register: str, field: str | None) -> None:
+        """Select a register (and field) in the tree, e.g. for a lesson's focus."""
+        try:
+            item = self.view.item(register, field)
+        except KeyError:  # not shown (e.g. a controller register in SPI mode)
+            return
+        if item is not None:
+            self.view.tree.setCurrentItem(item)
+            self.view.tree.scrollToItem(item)
