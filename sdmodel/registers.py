@@ -23,6 +23,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import NamedTuple
 
+from sdmodel.bitfield import BitRange
 from sdmodel.crc import crc7
 from sdmodel.errors import ImageError
 from sdmodel.states import CardState
@@ -101,7 +102,7 @@ class Kind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Field:
+class Field(BitRange):
     """One bit field of a register, bits ``msb`` down to ``lsb`` (spec numbering)."""
 
     name: str
@@ -114,34 +115,9 @@ class Field:
     unit: str = ""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.lsb <= self.msb:
-            raise ValueError(
-                f"field {self.name}: bits {self.msb}:{self.lsb} are not msb >= lsb >= 0"
-            )
-        if self.values is not None:
-            limit = self.width if self.kind is Kind.BITS else 1 << self.width
-            if any(not 0 <= key < limit for key in self.values):
-                raise ValueError(f"field {self.name}: a value name lies outside the field")
-            object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        self._validate(self.width if self.kind is Kind.BITS else None)
         if self.kind is Kind.ASCII and self.width % 8:
             raise ValueError(f"field {self.name}: ASCII fields need whole bytes")
-
-    @property
-    def width(self) -> int:
-        return self.msb - self.lsb + 1
-
-    @property
-    def mask(self) -> int:
-        """The field's bits in register position."""
-        return ((1 << self.width) - 1) << self.lsb
-
-    def get(self, raw: int) -> int:
-        return (raw >> self.lsb) & ((1 << self.width) - 1)
-
-    def put(self, raw: int, value: int) -> int:
-        """``raw`` with this field replaced by ``value``; ValueError if it does not fit."""
-        self._check(value)
-        return (raw & ~self.mask) | (value << self.lsb)
 
     def describe(self, value: int) -> str:
         """Human text for ``value``: its name, or the value formatted by ``kind``."""
@@ -153,10 +129,6 @@ class Field:
         if self.values is not None:
             return self.values.get(value, f"{value} (reserved)")
         return _FORMATTERS[self.kind](self, value)
-
-    def _check(self, value: int) -> None:
-        if not 0 <= value < 1 << self.width:
-            raise ValueError(f"{self.name} is {self.width} bit(s) wide; {value} does not fit")
 
 
 class FieldValue(NamedTuple):

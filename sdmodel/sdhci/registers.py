@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag, StrEnum
 from types import MappingProxyType
 
+from sdmodel.bitfield import BitRange
 from sdmodel.sdhci.flags import (
     INT_NORMAL_MASK,
     MAX_DIVIDER,
@@ -53,7 +54,7 @@ __all__ = [
     "Offset",
     "register_at",
     "capabilities_value",
-    # re-exported from sdmodel.sdhci.flags
+    # re-exported from sdmodel.sdhci.flags: the bit values belong with the table
     "NormalInt",
     "ErrorInt",
     "PresentState",
@@ -90,7 +91,7 @@ class Access(StrEnum):
 
 
 @dataclass(frozen=True)
-class RegField:
+class RegField(BitRange):
     """Bits ``msb``..``lsb`` of a register (relative to the register's bit 0)."""
 
     name: str
@@ -101,23 +102,7 @@ class RegField:
     values: Mapping[int, str] | None = dataclasses.field(default=None, hash=False)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.lsb <= self.msb:
-            raise ValueError(f"field {self.name}: bits {self.msb}:{self.lsb} are not msb >= lsb")
-        if self.values is not None:
-            if any(not 0 <= key < 1 << self.width for key in self.values):
-                raise ValueError(f"field {self.name}: a value name lies outside the field")
-            object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
-
-    @property
-    def width(self) -> int:
-        return self.msb - self.lsb + 1
-
-    @property
-    def mask(self) -> int:
-        return ((1 << self.width) - 1) << self.lsb
-
-    def get(self, raw: int) -> int:
-        return (raw >> self.lsb) & ((1 << self.width) - 1)
+        self._validate()
 
     def describe(self, value: int) -> str:
         if self.values is not None and value in self.values:
