@@ -129,7 +129,7 @@ class MainWindow(QMainWindow):
         tabs Transactions / Image / Storage / Console; registers and the state diagram at
         the right, running the full height."""
         self.image_dock = ImageDock(self)
-        self.storage_dock = StorageDock(self.session.reopen, self)
+        self.storage_dock = StorageDock(self.reopen, self)
         self.registers_dock = RegistersDock(self)
         self.state_dock = StateDock(self)
         self.breakpoints_dock = BreakpointsDock(self)
@@ -347,6 +347,15 @@ class MainWindow(QMainWindow):
             return None
         self.set_image(info)
         return info
+
+    def reopen(self, **changes: object) -> None:
+        """Reopen the image with changed simulator options (storage mode switches)."""
+        if self.session.busy:
+            self.session.stop()
+        try:
+            self.session.reopen(**changes)
+        except SdscopeError as error:
+            show_error("Cannot reopen the image", str(error))
 
     def set_image(self, info: ImageInfo) -> None:
         self.info = info

@@ -62,7 +62,16 @@ class Session(QObject):
     def open(self, image: str | Path, options: SimOptions | None = None) -> Simulator:
         """A new simulator on ``image`` (the previous one is closed without waiting)."""
         options = options or self.options
-        sim = Simulator(image, replace(options, breakpoints=()))  # raises before closing
+        previous = self.sim if self._owned else None
+        same = previous is not None and Path(image).resolve() == previous.storage.path.resolve()
+        if same:  # the image's write lock must be free for the new simulator
+            self.close()
+        try:
+            sim = Simulator(image, replace(options, breakpoints=()))
+        except SdscopeError:
+            if same:  # put the previous card back
+                self._show(Simulator(image, replace(self.options, breakpoints=())), owned=True)
+            raise
         self.close()
         self.options = options
         self._show(sim, owned=True)
