@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
 
-.PHONY: run test venv clean-venv
+.PHONY: run test venv clean-venv screenshots
 
 run: $(STAMP)
 	$(VENV)/bin/sdscope
@@ -17,6 +17,10 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 venv: $(STAMP)
+
+# The README's pictures, from the real window under a virtual X server.
+screenshots: $(STAMP)
+	xvfb-run -a -s "-screen 0 1920x1200x24" $(PY) docs/screenshots.py
 
 # A candidate counts only if it runs and reports >= 3.11 (a pyenv shim for a version that
 # is not installed exists on PATH but fails).

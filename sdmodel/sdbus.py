@@ -138,6 +138,9 @@ class SdBus:
         if not waited.done or waited.value is None or waited.value.data is None:
             if deadline is not None:
                 clock.now = max(clock.now, deadline)
+                # the host kept clocking while it waited for a start bit (N_AC)
+                self.trace.append(IdleToken(earliest, max(earliest, clock.now), clock.period,
+                                            reason="no read data before the host's deadline"))
             return None
         data = waited.value.data
         width = self.card.bus_width
