@@ -5,6 +5,7 @@
 2. ``screenshot-capture.png``: the real i.MX6 capture, decoded.
 3. ``screenshot-slow-storage.png``: a 300 ms backing store: the long N_AC of a read and the
    controller's data-timeout interrupt, then the driver's recovery.
+4. ``lessons/<id>.png`` for lessons 3, 4 and 8, walked through the Lesson panel.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import qasync
 from app.main_window import MainWindow
 from app.session import SessionState
 from sdmodel.images import create_image
-from sdmodel.lessons import captures_dir
+from sdmodel.lessons import captures_dir, find_lesson
 from sdmodel.sim.scheduler import StepUnit
 from sdmodel.sim.simulator import SimOptions
 from widgets.qt import QApplication, QSettings
@@ -108,6 +109,20 @@ async def slow_storage(window: MainWindow, image: Path) -> None:
     await wait_for(lambda: window.session.state == SessionState.IDLE)
 
 
+async def lesson(window: MainWindow, name: str) -> None:
+    """Run every step of a lesson through the Lesson panel, then picture the last one."""
+    chosen = find_lesson(name)
+    window.start_lesson(chosen)
+    for step in chosen.steps:
+        window.lesson_dock.panel.go_to_step(step.index)
+        task = window.lesson_dock.show_me(step)
+        assert task is not None
+        report = await task
+        assert report is not None and report.ok, f"{chosen.id} step {step.number} failed"
+    (DOCS / "lessons").mkdir(exist_ok=True)
+    await shoot(window, f"lessons/{chosen.id}.png")
+
+
 async def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sdscope-shots-") as tmp:
         image = create_image(Path(tmp) / "card.img", 1024**3, fat=True)
@@ -119,6 +134,8 @@ async def main() -> int:
         await cmd17(window, image)
         await capture(window)
         await slow_storage(window, image)
+        for name in ("03", "04", "08"):
+            await lesson(window, name)
         window.close()
     return 0
 
