@@ -40,7 +40,7 @@ STATUS_BITS: Mapping[int, RegField] = {
 _W1C = _INT_STATUS.mask_of(Access.RW1C) | _ERR_INT_STATUS.mask_of(Access.RW1C) << 16
 _LANE_BITS = sum(1 << bit for bit in STATUS_BITS)
 
-_UPDATE_MS = 33  # coalesced repaints, about 30 Hz (style.md rule 4)
+_UPDATE_MS = 66  # coalesced repaints, about 15 Hz, like the waveform view it follows
 # The shared palette (dark plot background): the IRQ line in the trace's "irq" colour,
 # normal status bits like responses, error bits red, acks like the register write they are.
 _IRQ_COLOUR = qcolor(KIND_COLORS["irq"])

@@ -10,12 +10,12 @@ from __future__ import annotations
 from app.docks.base import Dock
 from sdmodel.sdhci.registers import REGISTERS
 from sdmodel.sim.simulator import Simulator
-from widgets.qt import QTimer, QWidget
+from widgets.qt import QtGui, QTimer, QWidget
 from widgets.register_view import RegisterView
 
 __all__ = ["RegistersDock", "REFRESH_MS"]
 
-REFRESH_MS = 200
+REFRESH_MS = 500  # while running; a pause or step refreshes at once
 
 
 class RegistersDock(Dock):
@@ -39,6 +39,10 @@ class RegistersDock(Dock):
             self._timer.stop()
             self.refresh()
 
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh()  # values skipped while hidden
+
     def stepped(self) -> None:
         """After a step: show the new values highlighted against the previous step."""
         self.refresh()
@@ -46,7 +50,7 @@ class RegistersDock(Dock):
 
     def refresh(self) -> None:
         sim = self.sim
-        if sim is None:
+        if sim is None or self.visibleRegion().isEmpty():  # hidden or tabbed away
             return
         self.view.set_card_registers(sim.card.register_values())
         if sim.controller is not None:

@@ -52,7 +52,7 @@ from widgets.waveform.signal_lane import EdgeTiles, FrameBudget, SignalLane
 
 __all__ = ["WaveformView", "KEYS", "LaneKind"]
 
-REDRAW_MS = 33  # live redraws and indexing, ~30 Hz
+REDRAW_MS = 66  # live redraws and indexing, ~15 Hz (a frame costs ~8 ms; leave the loop room)
 WORK_SLICE_S = 0.005  # background tile computing per event-loop turn
 PROGRESS_S = 0.1  # repaint lanes with tiles in progress this often
 INDEX_CHUNK = 8000  # trace items indexed per turn when a long trace is set
