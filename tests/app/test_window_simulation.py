@@ -196,6 +196,10 @@ def test_export_writes_a_capture_our_decoder_reads_back(
     assert [t.index for t in decode_capture(target) if t.kind == "cmd"] == ours
 
 
+async def _result_of(task: Any) -> Any:
+    return await task
+
+
 def test_lesson_3_walks_through_the_window(qtbot: Any, window: MainWindow,
                                            arun: Callable[..., Any]) -> None:
     lesson = find_lesson("03")
@@ -206,10 +210,7 @@ def test_lesson_3_walks_through_the_window(qtbot: Any, window: MainWindow,
         task = dock.show_me(step)
         assert task is not None
 
-        async def finished() -> Any:
-            return await task
-
-        report = arun(finished(), timeout=60)
+        report = arun(_result_of(task), timeout=60)
         assert report is not None and report.ok, [r.found for r in report.results]
         assert window.session.sim is dock.runner.sim  # type: ignore[union-attr]
     assert window.waveform.highlighted() is not None
