@@ -118,11 +118,15 @@ async def _simulate(args: argparse.Namespace) -> int:
     report: IO[str] = sys.stderr if args.jsonl == "-" else sys.stdout
     with ExitStack() as stack:
         jsonl = _open_jsonl(args.jsonl, stack)
+        writer = None
         if jsonl is not None:
-            sim.trace.events.appended.connect(lambda item: _write_line(jsonl, item.to_json()))
+            writer = sim.trace.events.appended.connect(
+                lambda item: _write_line(jsonl, item.to_json()))
         try:
             stopped = await _run_to_end_or_break(sim, args.workload, report)
         finally:
+            if writer is not None:
+                sim.trace.events.appended.disconnect(writer)  # the file may close next
             await sim.aclose()
         summary = sim.summary()
         if jsonl is not None:
@@ -160,6 +164,11 @@ async def _run_to_end_or_break(sim: Simulator, workload: str, report: IO[str]) -
     waiter = asyncio.ensure_future(hit.wait())
     try:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # Ctrl-C: stop the workload before anything closes
+        sim.storage.faults.release()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
     finally:
         waiter.cancel()
     if task.done():

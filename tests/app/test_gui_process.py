@@ -39,7 +39,7 @@ def test_screenshot_of_the_demo_card(tmp_path: Path, demo_image: Path) -> None:
     header = shot.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
-    assert (width, height) == (900, 560)  # MainWindow.DEFAULT_SIZE
+    assert (width, height) == (1400, 900)  # MainWindow.DEFAULT_SIZE
     assert err == ""
 
 

@@ -64,7 +64,8 @@ def test_menus_and_shortcuts(window: MainWindow) -> None:
         "Simulation": ["Run", "Pause", "Stop", "Step bit", "Step token", "Step command",
                        "Step transfer"],
         "View": ["Zoom to fit", "Follow the live edge", "Registers", "Card state",
-                 "Breakpoints", "Interrupts", "Transactions", "Image", "Storage and faults",
+                 "Breakpoints", "Lesson", "Interrupts", "Transactions", "Image",
+                 "Storage and faults",
                  "Console", "Reset layout"],
         "Help": ["About sdscope"],
     }
