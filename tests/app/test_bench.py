@@ -20,6 +20,14 @@ def test_quick_json_has_one_line_per_benchmark(capsys: pytest.CaptureFixture[str
     assert by_name["image-open"]["ms"] > 0
     assert by_name["image-open"]["image_bytes"] == 64 * 1024**3
     assert 0 < by_name["startup"]["s"] < 30
+    stall = by_name["ui-stall"]
+    assert {"async_max_ms", "async_p99_ms", "legacy_max_ms", "ratio"} <= stall.keys()
+    assert stall["ratio"] == pytest.approx(stall["async_max_ms"] / stall["legacy_max_ms"],
+                                           rel=1e-3, abs=1e-4)
+    # the legacy phase includes the hang inside the event loop: it must show as a freeze
+    assert stall["legacy_max_ms"] > stall["async_max_ms"]
+    simulate = by_name["simulate"]
+    assert simulate["transaction_mb_s"] > 0 and simulate["waveform_mb_s"] > 0
 
 
 def test_table_names_the_benchmark_and_its_unit(capsys: pytest.CaptureFixture[str]) -> None:
