@@ -385,10 +385,18 @@ class MainWindow(QMainWindow):
 
     def show_open_dialog(self) -> QFileDialog:
         """A non-blocking file dialog; choosing a file loads it."""
-        dialog = QFileDialog(self, "Open disk image", self._start_folder(), _IMAGE_FILTERS)
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        return self._file_dialog("Open disk image", _IMAGE_FILTERS, self._open_path)
+
+    def _file_dialog(self, title: str, filters: str, chosen: Callable[[str], object], *,
+                     save: bool = False) -> QFileDialog:
+        """A non-blocking (``open()``) file dialog calling ``chosen`` with the path."""
+        dialog = QFileDialog(self, title, self._start_folder(), filters)
+        if save:
+            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        else:
+            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self._open_path)
+        dialog.fileSelected.connect(chosen)
         dialog.open()
         return dialog
 
@@ -458,12 +466,7 @@ class MainWindow(QMainWindow):
     # --- captures --------------------------------------------------------------------
 
     def show_capture_dialog(self) -> QFileDialog:
-        dialog = QFileDialog(self, "Open capture", self._start_folder(), _CAPTURE_FILTERS)
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self._open_capture_path)
-        dialog.open()
-        return dialog
+        return self._file_dialog("Open capture", _CAPTURE_FILTERS, self._open_capture_path)
 
     @asyncSlot(str)
     async def _open_capture_path(self, path: str) -> None:
@@ -531,12 +534,8 @@ class MainWindow(QMainWindow):
             show_error("Cannot export now", "pause or stop the simulation first: the trace "
                        "is still growing")
             return None
-        dialog = QFileDialog(self, "Export capture", self._start_folder(), _EXPORT_FILTERS)
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self._export_path)
-        dialog.open()
-        return dialog
+        return self._file_dialog("Export capture", _EXPORT_FILTERS, self._export_path,
+                                 save=True)
 
     @asyncSlot(str)
     async def _export_path(self, path: str) -> None:
@@ -566,12 +565,8 @@ class MainWindow(QMainWindow):
         return written
 
     def show_screenshot_dialog(self) -> QFileDialog:
-        dialog = QFileDialog(self, "Export screenshot", self._start_folder(), "PNG (*.png)")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self.save_screenshot)
-        dialog.open()
-        return dialog
+        return self._file_dialog("Export screenshot", "PNG (*.png)", self.save_screenshot,
+                                 save=True)
 
     def save_screenshot(self, path: str) -> bool:
         target = Path(path) if Path(path).suffix else Path(path).with_suffix(".png")

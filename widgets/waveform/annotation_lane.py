@@ -36,6 +36,7 @@ from sdmodel.tokens import (
 )
 from widgets.palette import ERROR, KIND_COLORS, is_error, qcolor, token_color
 from widgets.qt import Qt, QtCore, QtGui, QTimer, pg
+from widgets.waveform.lane_item import LaneItem
 
 __all__ = [
     "AnnotationLane",
@@ -261,7 +262,7 @@ class TokenIndex:
 # --- the lane --------------------------------------------------------------------------------
 
 
-class AnnotationLane(pg.GraphicsObject):
+class AnnotationLane(LaneItem):
     """Boxes of the tokens ``accepts`` takes, between y = ``bottom`` and ``bottom +
     height`` (view units; x in seconds), hidden from ``horizon`` on."""
 
@@ -269,10 +270,8 @@ class AnnotationLane(pg.GraphicsObject):
 
     def __init__(self, name: str, bottom: float, height: float,
                  accepts: Callable[[Token], bool]) -> None:
-        super().__init__()
+        super().__init__(bottom, height)
         self.name = name
-        self.bottom = bottom
-        self.height = height
         self.accepts = accepts
         self.index = TokenIndex()
         self.horizon: int | None = None
@@ -317,16 +316,6 @@ class AnnotationLane(pg.GraphicsObject):
         distance = np.maximum(0, np.maximum(starts - ps, ps - ends))
         best = np.lexsort((ends - starts, distance))[0]
         return self.index.tokens[int(idx[best])]
-
-    def boundingRect(self) -> QtCore.QRectF:
-        view = self.viewRect()
-        if view is None:
-            return QtCore.QRectF()
-        return QtCore.QRectF(view.left(), self.bottom, view.width(), self.height)
-
-    def viewTransformChanged(self) -> None:
-        super().viewTransformChanged()
-        self.prepareGeometryChange()
 
     def _labels_of(self, token: Token, deadline: float) -> tuple[str, ...] | None:
         """The token's labels, computed if time remains before ``deadline`` (a response's

@@ -33,7 +33,8 @@ from sdmodel.tokens import PS_PER_S
 from sdmodel.trace import Trace
 from sdmodel.waveform import UNKNOWN, Edges
 from widgets.palette import SIGNAL_COLORS, qcolor
-from widgets.qt import QtCore, QtGui, pg
+from widgets.qt import QtCore, QtGui
+from widgets.waveform.lane_item import LaneItem
 
 __all__ = [
     "TILE",
@@ -340,17 +341,15 @@ def raster(cols: Columns, height: int, colors: LaneColors) -> np.ndarray:
     return np.take(_patterns(height, colors), code, axis=1)  # C order: QImage rows
 
 
-class SignalLane(pg.GraphicsObject):
+class SignalLane(LaneItem):
     """Draws ``signal`` between y = ``bottom`` and y = ``bottom + height`` (view units;
     x in seconds) from an EdgeTiles source, only over the visible window."""
 
     PAD = 0.2  # of the lane height, above level 1 and below level 0
 
     def __init__(self, signal: str, bottom: float, height: float, budget: FrameBudget) -> None:
-        super().__init__()
+        super().__init__(bottom, height)
         self.signal = signal
-        self.bottom = bottom
-        self.height = height
         self.budget = budget
         self.tiles: EdgeTiles | None = None
         self.shown: tuple[int, int] = (0, 0)  # [start, end) ps with data to draw
@@ -361,16 +360,6 @@ class SignalLane(pg.GraphicsObject):
         self.tiles = tiles
         self.shown = shown
         self.update()
-
-    def boundingRect(self) -> QtCore.QRectF:
-        view = self.viewRect()
-        if view is None:
-            return QtCore.QRectF()
-        return QtCore.QRectF(view.left(), self.bottom, view.width(), self.height)
-
-    def viewTransformChanged(self) -> None:
-        super().viewTransformChanged()
-        self.prepareGeometryChange()
 
     def paint(self, painter: QtGui.QPainter, *args: object) -> None:
         self.last_columns = None
