@@ -34,6 +34,11 @@ class ReadResult:
         return self.data is not None
 
 
+def _seen(future: asyncio.Future[bytes]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class _Batch:
     """Consecutive 512-byte sectors being fetched by one storage job."""
 
@@ -41,6 +46,9 @@ class _Batch:
         self.lba = lba
         self.count = count
         self.future: asyncio.Future[bytes] = asyncio.ensure_future(storage.read(lba, count))
+        # A read-ahead the host abandoned is never awaited: its error (e.g. the storage
+        # closing) is seen here so asyncio does not log it; an awaiter still gets it.
+        self.future.add_done_callback(_seen)
 
     def covers(self, lba: int) -> bool:
         return self.lba <= lba < self.lba + self.count

@@ -15,6 +15,7 @@ import contextlib
 import csv
 import io
 import os
+import stat
 import struct
 import uuid
 import zlib
@@ -27,6 +28,7 @@ from typing import Any
 from sdmodel.capacity import BLOCK_SIZE, SDSC_MAX_BYTES, CardType, card_type_for_size
 from sdmodel.errors import ImageError
 from sdmodel.registers import build_csd
+from sdmodel.storage.image import writable
 from sdmodel.units import format_size, parse_size
 
 __all__ = [
@@ -351,17 +353,24 @@ def read_image_info(path: str | os.PathLike[str]) -> ImageInfo:
         st = path.stat()
         if path.is_dir():
             raise ImageError(f"{path} is a directory, not a disk image")
-        size = st.st_size
-        card_type = card_type_for_size(size)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            # the rule Storage opens it by; opening a FIFO would block
+            raise ImageError(f"{path}: not a regular file or block device")
         with path.open("rb") as f:
-            return _inspect(f, path, size, card_type)
+            size = st.st_size if stat.S_ISREG(st.st_mode) else f.seek(0, os.SEEK_END)
+            try:
+                card_type = card_type_for_size(size)
+            except ImageError as e:
+                raise ImageError(f"{path}: {e}") from None
+            return _inspect(f, path, size, card_type, read_only=not writable(path, st))
     except FileNotFoundError:
         raise ImageError(f"no such image: {path}") from None
     except OSError as e:
         raise ImageError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def _inspect(f: io.BufferedReader, path: Path, size: int, card_type: CardType) -> ImageInfo:
+def _inspect(f: io.BufferedReader, path: Path, size: int, card_type: CardType, *,
+             read_only: bool) -> ImageInfo:
     capacity = build_csd(size).exposed_bytes
     warnings: list[str] = []
     if capacity != size:
@@ -374,7 +383,7 @@ def _inspect(f: io.BufferedReader, path: Path, size: int, card_type: CardType) -
         "size": size,
         "card_type": card_type,
         "capacity": capacity,
-        "read_only": not os.access(path, os.W_OK),
+        "read_only": read_only,  # the rule Storage opens it by
     }
     head = _read_at(f, 0, 2048)
     whole_fs, whole_label = detect_filesystem(head)

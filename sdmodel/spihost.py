@@ -283,13 +283,22 @@ class SpiHost:
         try:
             for i in range(count):
                 await self._write_data(data[i * BLOCK_SIZE:(i + 1) * BLOCK_SIZE], token, name)
-            if index == 25:
-                self.spi.exchange_byte(ControlToken.STOP_TRAN)
-                self.spi.exchange_byte(FILL)  # N_BR (A.5)
-                await self._wait_not_busy(WRITE_TIMEOUT_S, "stop tran")
-        finally:
+        except DriverError:
+            if index == 25:  # a refused block leaves the card in rcv until 0xFD
+                await self._stop_tran()
             self._deselect()
+            await self.command(13, 0)  # reading the status clears the latched error bits
+            raise
+        if index == 25:
+            await self._stop_tran()
+        self._deselect()
         await self._check_status(name)
+
+    async def _stop_tran(self) -> None:
+        """0xFD ends CMD25, then N_BR and busy while the last blocks program (A.5)."""
+        self.spi.exchange_byte(ControlToken.STOP_TRAN)
+        self.spi.exchange_byte(FILL)
+        await self._wait_not_busy(WRITE_TIMEOUT_S, "stop tran")
 
     async def _check_status(self, what: str) -> None:
         """CMD13 after a write, as Linux does: both status bytes must be clear."""

@@ -10,14 +10,22 @@ capture or a zip bomb cannot exhaust memory:
   expands more than ~1032:1, ``stored`` is 1:1) and the total must stay below
   ``MAX_SAMPLES``;
 * members are read in blocks of at most ``BLOCK_SAMPLES`` samples; ``zipfile`` stops at
-  the declared size and checks the CRC, so a member that inflates to more fails cleanly.
+  the declared size and checks the CRC, so a member that inflates to more fails cleanly;
+* the members read may not overlap in the file: a "quoted-overlap" zip bomb lets many
+  members share one compressed stream, each within the deflate limit, together far beyond
+  it (Python < 3.12 does not check this itself);
+* encrypted members and compression methods ``zipfile`` cannot read are refused before
+  anything is decoded, and every decompression error becomes a one-line CaptureError.
 """
 
 from __future__ import annotations
 
 import configparser
+import lzma
+import math
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +47,13 @@ MAX_SAMPLES = 1 << 40  # ~1.1e12 samples: days at 10 MHz; anything above is a br
 BLOCK_SAMPLES = 1 << 20  # samples decompressed and converted at a time
 _DEFLATE_MAX_RATIO = 1100  # deflate's hard limit is 1032:1 (+ headers)
 _MAX_METADATA = 1 << 16
+_LOCAL_HEADER = 30  # fixed part of a zip local file header (APPNOTE 4.3.7)
+_READABLE_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+# What zipfile and its decompressors raise for damaged data (bz2 raises a bare OSError).
+_READ_ERRORS = (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError,
+                zlib.error, lzma.LZMAError, OSError)
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kMG]?)(?:Hz)?\s*$")
 _RATE_UNIT = {"": 1, "k": 1_000, "M": 1_000_000, "G": 1_000_000_000}
@@ -48,10 +63,13 @@ def parse_samplerate(text: str) -> int:
     """Sample rate in Hz from sigrok's spelling: ``"125 MHz"``, ``"1 kHz"``, ``"24000000"``."""
     match = _RATE.match(text)
     if match is None:
-        raise CaptureError(f"unreadable sample rate {text.strip()!r}")
-    rate = round(float(match.group(1)) * _RATE_UNIT[match.group(2)])
+        raise CaptureError(f"unreadable sample rate {text.strip()[:40]!r}")
+    value = float(match.group(1)) * _RATE_UNIT[match.group(2)]
+    if not math.isfinite(value):
+        raise CaptureError(f"sample rate {text.strip()[:40]!r} is not a finite number")
+    rate = round(value)
     if rate <= 0:
-        raise CaptureError(f"sample rate must be positive, not {text.strip()!r}")
+        raise CaptureError(f"sample rate must be positive, not {text.strip()[:40]!r}")
     return rate
 
 
@@ -105,8 +123,16 @@ class SrCapture:
                         raise CaptureError(
                             f"{self.path.name}: {name} is truncated ({got} of {size} bytes)"
                         )
-        except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as e:
-            raise CaptureError(f"{self.path.name}: corrupt sample data ({e})") from None
+        except _READ_ERRORS as e:
+            raise _read_error(self.path, "sample data", e) from None
+
+
+def _read_error(path: Path, what: str, error: BaseException) -> CaptureError:
+    """A decompression failure, or an I/O error while reading ``what``, as one line."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return CaptureError(f"{path.name}: cannot read {what}: {error.strerror or error}")
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return CaptureError(f"{path.name}: corrupt {what} ({reason})")
 
 
 def _to_samples(raw: bytes, unitsize: int, dtype: np.dtype) -> np.ndarray:
@@ -126,18 +152,23 @@ def read_sr(path: str | Path) -> SrCapture:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise CaptureError(f"{path.name}: not a sigrok .sr file (not a zip archive)") from None
+    except _READ_ERRORS as e:  # e.g. a zip version zipfile does not know
+        raise _read_error(path, "archive", e) from None
     with archive:
         infos = {info.filename: info for info in archive.infolist()}
         meta = infos.get("metadata")
         if meta is None:
             raise CaptureError(f"{path.name}: no 'metadata' member (not a sigrok session)")
         _check_member(path, meta)
-        if meta.file_size > _MAX_METADATA:
+        file_size = path.stat().st_size
+        _check_layout(path, [meta], file_size)
+        # zipfile reads a member's whole compressed size in one go: bound both sizes
+        if max(meta.file_size, meta.compress_size) > _MAX_METADATA:
             raise CaptureError(f"{path.name}: metadata is implausibly large")
         try:
             text = archive.read("metadata").decode("utf-8", errors="replace")
-        except (zipfile.BadZipFile, EOFError, ValueError) as e:
-            raise CaptureError(f"{path.name}: corrupt metadata ({e})") from None
+        except _READ_ERRORS as e:
+            raise _read_error(path, "metadata", e) from None
     device = _device_section(path, text)
     unitsize = _int_key(path, device, "unitsize")
     if not 1 <= unitsize <= 8:
@@ -150,7 +181,10 @@ def read_sr(path: str | Path) -> SrCapture:
     rate_text = device.get("samplerate")
     if rate_text is None:
         raise CaptureError(f"{path.name}: metadata has no samplerate")
-    samplerate = parse_samplerate(rate_text)
+    try:
+        samplerate = parse_samplerate(rate_text)
+    except CaptureError as e:
+        raise CaptureError(f"{path.name}: metadata: {e}") from None
     names = {
         n - 1: device[f"probe{n}"].strip()
         for n in range(1, nprobes + 1)
@@ -168,6 +202,7 @@ def read_sr(path: str | Path) -> SrCapture:
                 f"not a multiple of unitsize {unitsize}"
             )
         sizes.append(info.file_size)
+    _check_layout(path, [meta, *(infos[name] for name in members)], file_size)
     total = sum(sizes) // unitsize
     if total > MAX_SAMPLES:
         raise CaptureError(
@@ -215,9 +250,29 @@ def _sample_members(path: Path, prefix: str, infos: dict[str, zipfile.ZipInfo]) 
     raise CaptureError(f"{path.name}: no sample data ({prefix}-1 ... missing)")
 
 
+def _check_layout(path: Path, infos: list[zipfile.ZipInfo], file_size: int) -> None:
+    """Refuse members whose compressed data would overlap another member's (or run past the
+    end of the file): each member must own its bytes."""
+    ordered = sorted(infos, key=lambda info: info.header_offset)
+    ends = [info.header_offset for info in ordered[1:]] + [file_size]
+    for info, limit in zip(ordered, ends, strict=True):
+        if info.header_offset + _LOCAL_HEADER + info.compress_size > limit:
+            raise CaptureError(
+                f"{path.name}: {info.filename} overlaps the next member or the end of the "
+                "file (corrupt, or an overlapping-member zip bomb)"
+            )
+
+
 def _check_member(path: Path, info: zipfile.ZipInfo) -> None:
-    """Refuse a member whose declared size its compression cannot produce (zip bomb or
-    corrupt directory)."""
+    """Refuse a member that cannot be read (encrypted, unknown compression) or whose
+    declared size its compression cannot produce (zip bomb or corrupt directory)."""
+    if info.flag_bits & 0x1:
+        raise CaptureError(f"{path.name}: {info.filename} is encrypted")
+    if info.compress_type not in _READABLE_METHODS:
+        raise CaptureError(
+            f"{path.name}: {info.filename} uses compression method {info.compress_type}, "
+            "which sdscope cannot read (sigrok writes deflate)"
+        )
     if info.compress_type == zipfile.ZIP_STORED:
         plausible = info.file_size == info.compress_size
     elif info.compress_type == zipfile.ZIP_DEFLATED:  # what sigrok writes

@@ -4,11 +4,19 @@ Only 1-bit variables become channels (``$var wire 1 ! CLK $end``, also ``b0 !`` 
 wider vectors and real variables are skipped and listed in ``VcdCapture.skipped``. ``x``
 and ``z`` read as 1: an SD/SPI line nobody drives sits at its pull-up level. Times are
 converted to integer picoseconds with the file's ``$timescale``.
+
+Memory stays proportional to the number of value changes (9 bytes each, in ``array``
+buffers that become the numpy arrays without a copy): the text is split into words a
+bounded chunk at a time, so a file without line breaks is no worse than one with them, a
+single word may not exceed ``MAX_WORD`` characters, and the words of skipped blocks
+(``$comment`` ... ``$end``) are not kept. A timestamp whose picoseconds do not
+fit the int64 time base (``MAX_PS``, about 106 days) is refused rather than wrapped.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +27,12 @@ import numpy as np
 
 from sdmodel.errors import CaptureError
 
-__all__ = ["VcdSignal", "VcdCapture", "read_vcd", "parse_timescale"]
+__all__ = ["VcdSignal", "VcdCapture", "read_vcd", "parse_timescale", "MAX_PS", "MAX_WORD"]
+
+MAX_PS = (1 << 63) - 1  # latest time representable in the int64 picosecond time base
+MAX_WORD = 1 << 20  # longest word (identifier, name, vector value) accepted, in characters
+_READ_CHARS = 1 << 18  # characters read and split at a time
+_MAX_KEPT_WORDS = 16  # words of a $var or $timescale declaration (6 in practice)
 
 _UNIT_PS = {
     "s": Fraction(10**12),
@@ -66,9 +79,18 @@ class VcdCapture:
         return self.end_ps
 
 
-def _tokens(stream: TextIO) -> Iterator[str]:
-    for line in stream:
-        yield from line.split()
+def _tokens(stream: TextIO, path: Path) -> Iterator[str]:
+    """The whitespace-separated words of ``stream``, read ``_READ_CHARS`` at a time."""
+    carry = ""  # the last word of a chunk may go on in the next one
+    while chunk := stream.read(_READ_CHARS):
+        words = (carry + chunk).split()
+        carry = words.pop() if words and not chunk[-1].isspace() else ""
+        if len(carry) > MAX_WORD:
+            raise CaptureError(f"{path.name}: not a VCD file (a word of more than "
+                               f"{MAX_WORD} characters without a space or line break)")
+        yield from words
+    if carry:
+        yield carry
 
 
 class _Parser:
@@ -83,13 +105,19 @@ class _Parser:
     def error(self, message: str) -> CaptureError:
         return CaptureError(f"{self.path.name}: {message}")
 
-    def block(self, tokens: Iterator[str], keyword: str) -> list[str]:
-        words = []
+    def block(self, tokens: Iterator[str], keyword: str, *, keep: bool = False) -> list[str]:
+        """The words up to ``$end``; only kept (and then at most ``_MAX_KEPT_WORDS``) for
+        the declarations that need them, so an unclosed $comment costs no memory."""
+        words: list[str] = []
+        shown = keyword[:20] if keyword[:20].isprintable() else repr(keyword[:20])
         for word in tokens:
             if word == "$end":
                 return words
-            words.append(word)
-        raise self.error(f"truncated: the file ends inside {keyword}")
+            if keep:
+                if len(words) == _MAX_KEPT_WORDS:
+                    raise self.error(f"bad header: {shown} is not closed by $end")
+                words.append(word)
+        raise self.error(f"truncated: the file ends inside {shown}")
 
     def header(self, tokens: Iterator[str]) -> None:
         first = True
@@ -105,7 +133,7 @@ class _Parser:
                 if not timescale_seen:
                     raise self.error("bad header: no $timescale")
                 return
-            words = self.block(tokens, word)
+            words = self.block(tokens, word, keep=word in ("$timescale", "$var"))
             if word == "$timescale":
                 try:
                     self.scale = parse_timescale(" ".join(words))
@@ -136,12 +164,16 @@ def read_vcd(path: str | Path) -> VcdCapture:
     path = Path(path)
     parser = _Parser(path)
     with path.open("r", encoding="ascii", errors="replace") as stream:
-        tokens = _tokens(stream)
+        tokens = _tokens(stream, path)
         parser.header(tokens)
         if not parser.names:
             raise parser.error("no 1-bit signals declared")
-        changes: list[tuple[list[int], list[int]]] = [([], []) for _ in parser.names]
-        now = 0
+        changes: list[tuple[array[int], array[int]]] = [
+            (array("q"), array("B")) for _ in parser.names
+        ]
+        now = 0  # in the file's time unit
+        now_ps = 0
+        numerator, denominator = parser.scale.numerator, parser.scale.denominator
         for word in tokens:
             head = word[0]
             if head == "#":
@@ -150,10 +182,14 @@ def read_vcd(path: str | Path) -> VcdCapture:
                 except ValueError:
                     raise parser.error(f"bad timestamp {word[:20]!r}") from None
                 if t < now:
-                    raise parser.error(f"time goes backwards at #{t}")
+                    raise parser.error(f"time goes backwards at {word[:20]}")
                 now = t
+                now_ps = t * numerator // denominator
+                if now_ps > MAX_PS:
+                    raise parser.error(f"timestamp {word[:20]} is too late: times must stay "
+                                       f"below {MAX_PS} ps (about 106 days)")
             elif head in _LEVEL:
-                _record(parser, changes, word[1:], _LEVEL[head], now)
+                _record(parser, changes, word[1:], _LEVEL[head], now_ps)
             elif head in "bB":
                 code = next(tokens, None)
                 if code is None:
@@ -163,7 +199,7 @@ def read_vcd(path: str | Path) -> VcdCapture:
                 level = _LEVEL.get(word[-1])
                 if level is None:
                     raise parser.error(f"bad value {word[:20]!r}")
-                _record(parser, changes, code, level, now)
+                _record(parser, changes, code, level, now_ps)
             elif head in "rR":
                 if next(tokens, None) is None:
                     raise parser.error("truncated: real value without identifier")
@@ -173,23 +209,25 @@ def read_vcd(path: str | Path) -> VcdCapture:
                 # $dumpvars/$dumpall/$dumpon/$dumpoff and their $end only bracket values
             else:
                 raise parser.error(f"bad value change {word[:20]!r}")
-    signals = []
-    for name, (times, values) in zip(parser.names, changes, strict=True):
-        t = np.asarray(times, dtype=np.int64) * parser.scale.numerator // parser.scale.denominator
-        signals.append(VcdSignal(name, t, np.asarray(values, dtype=np.uint8)))
+    signals = tuple(
+        VcdSignal(name, np.frombuffer(times, dtype=np.int64), np.frombuffer(values, np.uint8))
+        for name, (times, values) in zip(parser.names, changes, strict=True)
+    )
     return VcdCapture(
         path,
         parser.scale,
         dict(enumerate(parser.names)),
-        tuple(signals),
-        int(now * parser.scale),
+        signals,
+        now_ps,
         tuple(parser.skipped),
     )
 
 
 def _record(
-    parser: _Parser, changes: list[tuple[list[int], list[int]]], code: str, level: int, now: int
+    parser: _Parser, changes: list[tuple[array[int], array[int]]], code: str, level: int,
+    now: int,
 ) -> None:
+    """One value change at ``now`` picoseconds."""
     indexes = parser.ids.get(code)
     if indexes is None:
         if code in parser.vector_ids:

@@ -31,7 +31,7 @@ from sdmodel.capacity import validate_image_size
 from sdmodel.errors import ImageError
 from sdmodel.storage.errors import StorageError, StorageErrorKind, error_from_oserror
 
-__all__ = ["ImageFile"]
+__all__ = ["ImageFile", "writable"]
 
 _NO_LOCKING = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 
@@ -44,7 +44,9 @@ def _describe_open_error(path: Path, exc: OSError) -> ImageError:
     return ImageError(f"{path}: cannot open image: {exc.strerror or exc}")
 
 
-def _writable(path: Path, st: os.stat_result) -> bool:
+def writable(path: str | os.PathLike[str], st: os.stat_result) -> bool:
+    """Whether an image with status ``st`` opens writable: some write permission bit is
+    set (root included) and ``os.access`` allows writing."""
     return bool(st.st_mode & 0o222) and os.access(path, os.W_OK)
 
 
@@ -77,7 +79,7 @@ class ImageFile:
             raise ImageError(f"{image}: is a directory, not a disk image")
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
             raise ImageError(f"{image}: not a regular file or block device")
-        read_only = read_only or not _writable(image, st)
+        read_only = read_only or not writable(image, st)
         fd = cls._open_fd(image, read_only)
         if fd < 0:
             fd, read_only = cls._open_fd(image, True), True

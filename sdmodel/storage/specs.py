@@ -2,7 +2,9 @@
 
 Latency: ``0``, ``300ms``, ``2s``, ``250us``, ``0-500ms``, ``100ms-1s`` (a range is uniform
 random from the storage's seeded generator). Faults: ``hang``, ``eio:100-199``,
-``eio:100-199:write``, ``eio:7``, ``short:0-7``, ``full``, ``full:1MiB``. Bad text raises
+``eio:100-199:write``, ``eio:7``, ``short:0-7``, ``full``, ``full:1MiB``. The first argument
+may also follow ``=`` and the long names ``short-read`` and ``disk-full`` are accepted, as
+``sdscope simulate --help`` spells them (``eio=100-199``, ``disk-full=1MiB``). Bad text raises
 ValueError with a one-line message (the CLI exits 2).
 """
 
@@ -139,14 +141,18 @@ def _parse_full(args: list[str], spec: str) -> FaultSpec:
 
 _FAULT_PARSERS = {"hang": _parse_hang, "eio": _parse_eio, "short": _parse_short,
                   "full": _parse_full}
+_FAULT_ALIASES = {"short-read": "short", "disk-full": "full"}
+_FAULT_NAME_RE = re.compile(r"([a-z-]+)(?:[=:](.*))?", re.DOTALL)
 
 
 def parse_fault_spec(text: str) -> FaultSpec:
     """``"eio:100-199:write"`` -> EioFault(LbaRange(100, 199), {"write"})."""
     spec = text.strip().lower()
-    name, *args = spec.split(":")
-    parser = _FAULT_PARSERS.get(name)
-    if parser is None:
-        names = ", ".join(_FAULT_PARSERS)
+    match = _FAULT_NAME_RE.fullmatch(spec)
+    name = match.group(1) if match else spec
+    parser = _FAULT_PARSERS.get(_FAULT_ALIASES.get(name, name))
+    if match is None or parser is None:
+        names = ", ".join([*_FAULT_PARSERS, *_FAULT_ALIASES])
         raise ValueError(f"bad fault {text!r}: unknown fault {name!r} (one of {names})")
-    return parser(args, text)
+    rest = match.group(2)
+    return parser([] if rest is None else rest.split(":"), text)

@@ -109,3 +109,19 @@ async def test_requests_before_init_are_refused(make_card: Callable[..., CardHar
     with pytest.raises(DriverError, match="not initialised"):
         await host.read(0, 1)
 
+
+
+async def test_a_refused_multi_block_write_still_ends_with_stop_tran(
+        make_card: Callable[..., CardHarness]) -> None:
+    h = make_card("SDHC")
+    host, trace = make_host(h)
+    await host.init()
+    h.storage.faults.eio(41, 41, ops=("write",))  # the second block fails to program
+    with pytest.raises(DriverError):
+        await host.write(40, pattern(40, 4))
+    stops = [t for t in trace if isinstance(t, SpiToken) and t.what == "stop_tran"]
+    assert stops, "the host must end CMD25 with 0xFD"
+    assert h.card.state.label == "tran"
+    h.storage.faults.clear()
+    await host.write(50, pattern(50, 2))  # the card accepts commands again
+    assert h.file_blocks(50, 2) == pattern(50, 2)
