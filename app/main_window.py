@@ -695,6 +695,8 @@ class MainWindow(QMainWindow):
         self.save_layout()
         super().closeEvent(event)
         if event.isAccepted():
+            self.image_dock.shutdown()
+            self.lesson_dock.shutdown()
             self.session.close()
             self.meter.stop()
             self.sigClosed.emit()

@@ -85,7 +85,7 @@ class ImageDock(Dock):
             data = await future
         except OSError:
             return
-        if fd == self._fd:  # the image was not replaced meanwhile
+        if fd == self._fd:  # the image was not replaced or closed meanwhile
             self.hex.set_data(offset, data)
 
     def _close_fd(self) -> None:
@@ -94,6 +94,8 @@ class ImageDock(Dock):
                 os.close(self._fd)
             self._fd = None
 
-    def closeEvent(self, event: object) -> None:  # type: ignore[override]
+    def shutdown(self) -> None:
+        """The window is closing: stop delivering bytes and close the file."""
+        for task in list(self._reads):
+            task.cancel()
         self._close_fd()
-        super().closeEvent(event)  # type: ignore[arg-type]

@@ -91,6 +91,6 @@ class LessonDock(Dock):
             with contextlib.suppress(RuntimeError):
                 asyncio.ensure_future(runner.aclose())
 
-    def closeEvent(self, event: object) -> None:  # type: ignore[override]
+    def shutdown(self) -> None:
+        """The window is closing: close the lesson's card."""
         self._close_runner()
-        super().closeEvent(event)  # type: ignore[arg-type]
