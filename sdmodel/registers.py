@@ -61,6 +61,7 @@ __all__ = [
     "STATUS_CLEAR_B",
     "STATUS_CLEAR_C",
     "ERROR_BITS",
+    "error_names",
     "r6_status_from_card_status",
     "card_status_from_r6_status",
     "spi_r1_from_card_status",
@@ -534,6 +535,12 @@ STATUS_CLEAR_C = 0xFD39A028
 ERROR_BITS = functools.reduce(
     lambda acc, row: acc | row[0] if "E" in row[1] else acc, _STATUS_ROWS, CardStatus(0)
 )
+
+
+def error_names(status: int, mask: int = ERROR_BITS) -> list[str]:
+    """Names of the card-status flags set in both ``status`` and ``mask`` (by default
+    the error bits of §4.10.1), most significant first."""
+    return [str(f.name) for f in CardStatus if f & status & mask]
 
 # --------------------------------------------------------------------------- R6 status §4.9.5
 

@@ -30,7 +30,7 @@ from sdmodel.crc import crc7, crc16, crc16_bits
 from sdmodel.decode.edges import EdgeBatch
 from sdmodel.decode.findings import CardTracker, allowed_while_busy, make_finding
 from sdmodel.decode.stream import EdgeBuffer, TokenQueue
-from sdmodel.registers import ERROR_BITS, OCR_BUSY, OCR_CCS, CardStatus
+from sdmodel.registers import ERROR_BITS, OCR_BUSY, OCR_CCS, CardStatus, error_names
 from sdmodel.registers import card_status_from_r6_status as r6_to_status
 from sdmodel.tokens import (
     BusyToken,
@@ -76,7 +76,7 @@ def _crc16_bits(bits: np.ndarray) -> int:
 
 
 def _names(status: int) -> str:
-    return ", ".join(str(f.name) for f in CardStatus if status & f and f & ERROR_BITS)
+    return ", ".join(error_names(status))
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sdmodel.errors import SdscopeError
-from sdmodel.registers import CardStatus
+from sdmodel.registers import error_names
 
 __all__ = ["DriverError", "CardRemovedError", "CardStatusError"]
 
@@ -25,7 +25,7 @@ class CardStatusError(DriverError):
     command, ``errors`` the bits that make it a failure."""
 
     def __init__(self, what: str, status: int, errors: int) -> None:
-        names = "|".join(str(flag.name) for flag in CardStatus if flag & status & errors)
+        names = "|".join(error_names(status, errors))
         super().__init__(f"{what}: card status 0x{status:08X} ({names})")
         self.what = what
         self.status = status

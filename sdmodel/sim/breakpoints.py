@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from sdmodel.commands import lookup
 from sdmodel.errors import SdscopeError
-from sdmodel.registers import ERROR_BITS, CardStatus
+from sdmodel.registers import ERROR_BITS, CardStatus, error_names
 from sdmodel.states import CardState
 from sdmodel.tokens import CommandToken, DataToken, FindingToken, ResponseToken, Token
 from sdmodel.trace import IrqEvent, StateEvent
@@ -174,7 +174,7 @@ def _check_value(kind: str, value: str) -> None:
     elif kind == "rsp-error" and value:
         name = value.upper()
         if name not in CardStatus.__members__ or not CardStatus[name] & ERROR_BITS:
-            errors = ", ".join(f.name for f in CardStatus if f & ERROR_BITS and f.name)
+            errors = ", ".join(error_names(ERROR_BITS))
             raise ValueError(f"{value!r} is not an error bit (one of {errors})")
     elif kind == "state":
         if value.upper() not in CardState.__members__:

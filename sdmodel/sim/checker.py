@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sdmodel.commands import Resp, lookup
 from sdmodel.decode.findings import make_finding
-from sdmodel.registers import ERROR_BITS, CardStatus
+from sdmodel.registers import ERROR_BITS, error_names
 from sdmodel.storage import StorageError
 from sdmodel.tokens import (
     CommandToken,
@@ -31,7 +31,7 @@ _R1 = ("R1", "R1b")
 
 
 def _error_names(status: int) -> str:
-    return " ".join(f.name for f in CardStatus if f & ERROR_BITS and status & f and f.name)
+    return " ".join(error_names(status))
 
 
 class LiveChecker:
