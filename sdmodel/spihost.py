@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from sdmodel.capacity import BLOCK_SIZE
-from sdmodel.commands import command_name, lookup
+from sdmodel.commands import SpiResp, command_name, lookup
 from sdmodel.crc import command_frame, crc16
 from sdmodel.driver.card_info import CardInfo
 from sdmodel.driver.errors import DriverError
@@ -40,7 +40,6 @@ ERASE_TIMEOUT_S = 30.0
 HCS = 1 << 30
 _ACCEPTED = DATA_RESPONSE[CrcStatus.ACCEPTED] & 0x1F
 _R1_IDLE = 0x01
-_RESPONSE_BYTES = {"R1": 0, "R1b": 0, "R2": 1, "R3": 4, "R7": 4}
 
 Gate = Callable[[str], Awaitable[None]]
 
@@ -114,8 +113,8 @@ class SpiHost:
             raise DriverError(f"{command_name(index, app)}: no response (R1 not found within "
                               f"{NCR_BYTES} bytes)")
         kind = _spi_response(index, app)
-        response = bytes([r1]) + spi.exchange(bytes([FILL]) * _RESPONSE_BYTES[kind])
-        if kind == "R1b":
+        response = bytes([r1]) + spi.exchange(bytes([FILL]) * (kind.nbytes - 1))
+        if kind is SpiResp.R1B:
             await self._wait_not_busy(ERASE_TIMEOUT_S if index == 38 else WRITE_TIMEOUT_S,
                                       command_name(index, app))
         if not keep_selected:
@@ -320,6 +319,6 @@ class SpiHost:
         self.clock.advance_ps(int(ms * PS_PER_S / 1000))
 
 
-def _spi_response(index: int, app: bool) -> str:
+def _spi_response(index: int, app: bool) -> SpiResp:
     cmd = lookup(index, app)
-    return cmd.spi.value if cmd is not None and cmd.spi is not None else "R1"
+    return cmd.spi if cmd is not None and cmd.spi is not None else SpiResp.R1
