@@ -142,6 +142,13 @@ def test_absurd_declared_sample_count_is_refused_for_any_compression(tmp_path: P
         read_sr(path)
 
 
+def test_an_lzma_member_is_refused_before_its_dictionary_is_allocated(tmp_path: Path) -> None:
+    path = make_sr(tmp_path / "lzma.sr", GOOD, {"logic-1-1": b"\0" * 4096}, None,
+                   compression=zipfile.ZIP_LZMA)
+    with pytest.raises(CaptureError, match="uses compression method 14"):
+        read_sr(path)
+
+
 @pytest.mark.parametrize("content", [b"hello, not a zip", b"PK\x03\x04 cut short"])
 def test_a_file_that_is_not_a_zip_archive(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.sr"
