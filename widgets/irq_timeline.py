@@ -23,8 +23,9 @@ import numpy as np
 from sdmodel.sdhci.registers import REG, Access, RegField
 from sdmodel.tokens import PS_PER_S, Token
 from sdmodel.trace import Trace
+from widgets.live_clock import LiveClock, Slot
 from widgets.palette import ERROR, KIND_COLORS, qcolor
-from widgets.qt import QtCore, QtGui, QTimer, QVBoxLayout, QWidget, pg
+from widgets.qt import QtCore, QtGui, QVBoxLayout, QWidget, pg
 
 __all__ = ["IrqIndex", "IrqLane", "IrqTimeline", "STATUS_BITS", "IRQ_LANE"]
 
@@ -40,7 +41,6 @@ STATUS_BITS: Mapping[int, RegField] = {
 _W1C = _INT_STATUS.mask_of(Access.RW1C) | _ERR_INT_STATUS.mask_of(Access.RW1C) << 16
 _LANE_BITS = sum(1 << bit for bit in STATUS_BITS)
 
-_UPDATE_MS = 66  # coalesced repaints, about 15 Hz, like the waveform view it follows
 # The shared palette (dark plot background): the IRQ line in the trace's "irq" colour,
 # normal status bits like responses, error bits red, acks like the register write they are.
 _IRQ_COLOUR = qcolor(KIND_COLORS["irq"])
@@ -287,7 +287,8 @@ class IrqLane(pg.GraphicsObject):
         starts, ends = _merge(rises * scale + ox, falls * scale + ox, _MIN_PULSE_PX)
         acks = np.empty(0)
         if self._bit is not None:
-            acks = np.unique(np.round(self._index.acks(self._bit, t0, t1) * scale + ox))
+            pixels = np.round(self._index.acks(self._bit, t0, t1) * scale + ox)  # sorted
+            acks = pixels[np.r_[True, pixels[1:] != pixels[:-1]]] if pixels.size else pixels
         self._cache = (key, (starts, ends, acks))
         return starts, ends, acks
 
@@ -307,17 +308,18 @@ class IrqTimeline(QWidget):
         self._label_width: int | None = None
         self._span = (0, 0)
         self._scheduled = False
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(_UPDATE_MS)
-        self._timer.timeout.connect(self.flush)
+        self._clock = LiveClock.shared()  # coalesced live updates, in the IRQ slot
         self._widget = pg.PlotWidget()
         self._plot: pg.PlotItem = self._widget.getPlotItem()
         self._plot.setMouseEnabled(x=True, y=False)
         self._plot.hideButtons()
         self._plot.setLabel("bottom", "time", units="s")
         self._plot.showGrid(x=True, y=False, alpha=0.2)
-        self._plot.getViewBox().enableAutoRange(y=False)
+        view = self._plot.getViewBox()
+        view.enableAutoRange(y=False)
+        # a range set by the linked waveform takes effect now, not lazily in the paint
+        # (where it would move every lane and queue a second frame)
+        view.sigXRangeChanged.connect(lambda *_: view.updateMatrix())
         dash = QtCore.Qt.PenStyle.DashLine
         self._cursors = [pg.InfiniteLine(angle=90, movable=False,
                                          pen=pg.mkPen(colour, width=1, style=dash))
@@ -385,7 +387,7 @@ class IrqTimeline(QWidget):
         self.flush()
 
     def close(self) -> bool:
-        self._timer.stop()
+        self._clock.cancel(self.flush)
         self.set_trace(None)
         return super().close()
 
@@ -394,13 +396,13 @@ class IrqTimeline(QWidget):
     def _on_appended(self, token: Token) -> None:
         if self._index.feed(token) and not self._scheduled:
             self._scheduled = True
-            self._timer.start()
+            self._clock.request(Slot.IRQ, self.flush)
 
     def _on_cleared(self) -> None:
         self.set_trace(self._trace)
 
     def flush(self) -> None:
-        """Apply what arrived since the last update (the timer calls this at about 30 Hz)."""
+        """Apply what arrived since the last update (the live clock calls this at ~15 Hz)."""
         self._scheduled = False
         self._span = self._trace.span() if self._trace is not None else (0, 0)
         wanted: list[int | None] = [None, *self._index.lane_bits()]

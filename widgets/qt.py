@@ -40,11 +40,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid as is_alive  # False once Qt deleted the C++ object
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
 
 __all__ = [
+    "is_alive",
     "QAction",
     "QApplication",
     "QByteArray",

@@ -211,6 +211,8 @@ class RegisterView(QWidget):
                 raise KeyError(f"unknown card register {key!r}; "
                                f"known: {', '.join(CARD_REGISTERS)}")
             raw = value if isinstance(value, int) else int.from_bytes(value, "big")
+            if self._values.get(key) == raw:
+                continue  # shown as it is (a refresh while running: most are unchanged)
             table = _card_table(key, raw)
             table.explain(raw)  # ValueError if it does not fit
             self._set(key, raw, _CARD_LAYOUTS[table.name])
@@ -220,6 +222,8 @@ class RegisterView(QWidget):
         for name, raw in values.items():
             if name not in _HOST_LAYOUTS:
                 raise KeyError(f"unknown SDHCI register {name!r}")
+            if self._values.get(name) == raw:
+                continue
             REG[name].explain(raw)  # ValueError if it does not fit
             self._set(name, raw, _HOST_LAYOUTS[name])
 

@@ -58,6 +58,8 @@ class ResponsivenessMeter(QLabel):
                         f"on the GUI event loop in the last {window_s:g} s: how long the "
                         f"window was unresponsive. Amber above {WARN_MS:g} ms, red above "
                         f"{BAD_MS:g} ms.")
+        # as wide as the widest reading: a new number repaints the label, not the status bar
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance(self._text(99_999.0)) + 8)
         self.refresh()
         if autostart:
             self.start()
@@ -91,11 +93,14 @@ class ResponsivenessMeter(QLabel):
         gap = self.largest_gap_ms(now)
         return Level.BAD if gap > BAD_MS else Level.WARN if gap > WARN_MS else Level.OK
 
+    def _text(self, gap_ms: float) -> str:
+        return f"loop: max {gap_ms:.0f} ms ({self._window:g} s)"
+
     def refresh(self, now: float | None = None) -> None:
         """Redraw the text and colour for the window ending at ``now``."""
         gap = self.largest_gap_ms(now)
         self._shown = gap
-        self.setText(f"loop: max {gap:.0f} ms ({self._window:g} s)")
+        self.setText(self._text(gap))
         level = self.level(now)
         if level is not self._level:
             self._level = level

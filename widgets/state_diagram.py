@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sdmodel.commands import APP_COMMANDS, COMMANDS, Command
 from sdmodel.states import CardState
+from widgets.live_clock import LiveClock, Slot
 from widgets.qt import QLabel, Qt, QtCore, QtGui, QtWidgets, QVBoxLayout, QWidget
 
 __all__ = [
@@ -422,6 +423,11 @@ class StateDiagram(QWidget):
         self._caption = QLabel(self)
         self._caption.setWordWrap(True)
         self._caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # two lines whatever the text: a new caption repaints the label, never the layout
+        self._caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                    QtWidgets.QSizePolicy.Policy.Fixed)
+        self._caption.setFixedHeight(2 * self._caption.fontMetrics().lineSpacing() + 4)
+        self._clock = LiveClock.shared()  # live changes come per block: drawn at ~15 Hz
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self._view, 1)
@@ -444,10 +450,12 @@ class StateDiagram(QWidget):
 
     def state_item(self, state: CardState) -> StateNode:
         """The node drawn for ``state`` in the SD-mode diagram."""
+        self._draw_pending()
         return self._nodes[state]
 
     def edge_item(self, old: CardState, new: CardState) -> TransitionEdge | None:
         """The arrow for ``old -> new`` (from the table, or the drawn last transition)."""
+        self._draw_pending()
         edge = self._edges.get((old, new))
         if edge is None and self._extra is not None and (self._extra.old,
                                                          self._extra.new) == (old, new):
@@ -456,6 +464,7 @@ class StateDiagram(QWidget):
 
     def edges(self) -> dict[tuple[CardState, CardState], TransitionEdge]:
         """The arrows drawn from the command table, by (state, next state)."""
+        self._draw_pending()
         return dict(self._edges)
 
     def lit_spi_node(self) -> str:
@@ -463,6 +472,7 @@ class StateDiagram(QWidget):
         return "idle" if self._state is S.IDLE else "ready"
 
     def caption_text(self) -> str:
+        self._draw_pending()
         return self._caption.text()
 
     # -- updates ----------------------------------------------------------------------------
@@ -470,7 +480,7 @@ class StateDiagram(QWidget):
     def set_state(self, state: CardState) -> None:
         """Light ``state`` (without drawing a transition)."""
         self._state = CardState(state)
-        self._show()
+        self._schedule()
 
     def set_transition(self, old: CardState, new: CardState, reason: str) -> None:
         """The card went ``old -> new`` because of ``reason``: light that edge and ``new``.
@@ -486,12 +496,12 @@ class StateDiagram(QWidget):
             self._extra = TransitionEdge(old, new, (reason,), points, label_side=side)
             self._extra.setToolTip(f"{old.label} -> {new.label}: {reason}")
             self._sd_scene.addItem(self._extra)
-        self._show()
+        self._schedule()
 
     def set_busy(self, busy: bool, reason: str = "") -> None:
         """The card holds DAT0 busy (programming, erase) or released it: ``card.events.busy``."""
         self._busy = (reason or "busy") if busy else ""
-        self._show()
+        self._schedule()
 
     def set_spi_mode(self, spi: bool) -> None:
         """SPI mode shows the simplified idle / ready view instead of the SD diagram."""
@@ -506,6 +516,14 @@ class StateDiagram(QWidget):
         self._view.fit()
 
     # -- drawing ----------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        self._clock.request(Slot.CARD, self._show)
+
+    def _draw_pending(self) -> None:
+        if self._clock.is_pending(self._show):
+            self._clock.cancel(self._show)
+            self._show()
 
     def _show(self) -> None:
         for state, node in self._nodes.items():

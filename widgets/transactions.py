@@ -43,6 +43,7 @@ from sdmodel.registers import (
 )
 from sdmodel.tokens import PS_PER_S, CrcStatus, Line, ResponseToken, SpiToken, Token
 from sdmodel.trace import Trace
+from widgets.live_clock import LiveClock, Slot
 from widgets.palette import ERROR, qcolor
 from widgets.qt import QtCore, QTimer, QtWidgets, QVBoxLayout, QWidget, Signal
 
@@ -591,7 +592,6 @@ def _range_term(word: str, field: str, op: str, low: str, high: str | None) -> _
 
 
 _CACHE_ROWS = 2048
-_UPDATE_MS = 33  # coalesced table updates, about 30 Hz (style.md rule 4)
 _ERROR_COLOUR = qcolor(ERROR)
 
 
@@ -609,10 +609,7 @@ class TransactionModel(QtCore.QAbstractTableModel):
         self._byte_addressed: bool | None = None
         self._cache: OrderedDict[int, Row] = OrderedDict()
         self._scheduled = False
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(_UPDATE_MS)
-        self._timer.timeout.connect(self.flush)
+        self._clock = LiveClock.shared()  # coalesced live updates, in the transactions slot
         self.set_trace(trace)
 
     # --- data sources -------------------------------------------------------------------
@@ -641,7 +638,7 @@ class TransactionModel(QtCore.QAbstractTableModel):
 
     def close(self) -> None:
         """Unsubscribe from the trace."""
-        self._timer.stop()
+        self._clock.cancel(self.flush)
         self.set_trace(None)
 
     def set_byte_addressed(self, value: bool | None) -> None:
@@ -759,14 +756,14 @@ class TransactionModel(QtCore.QAbstractTableModel):
     def _on_appended(self, token: Token) -> None:
         if self._index.feed(token) and not self._scheduled:
             self._scheduled = True
-            self._timer.start()
+            self._clock.request(Slot.TRANSACTIONS, self.flush)
 
     def _on_cleared(self) -> None:
         self.set_trace(self._trace)
 
     def flush(self) -> None:
         """Announce the exchanges added or changed since the last update (the timer calls
-        this about 30 times a second while tokens arrive)."""
+        this about 15 times a second while tokens arrive)."""
         self._scheduled = False
         changed = self._index.take_changed()
         if changed is None:
@@ -841,6 +838,8 @@ class TransactionView(QWidget):
         self._search.setPlaceholderText(f"filter: {_HELP}")
         self._search.setClearButtonEnabled(True)
         self._status = QtWidgets.QLabel()
+        self._status.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,  # counts change per
+                                   QtWidgets.QSizePolicy.Policy.Fixed)  # row: no relayout
         self._table = QtWidgets.QTableView()
         self._table.setModel(self._model)
         self._table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
@@ -953,5 +952,6 @@ class TransactionView(QWidget):
 
     def _show_status(self, text: str, *, error: bool) -> None:
         self._status.setText(text)
-        self._status.setProperty("error", error)
-        self._status.setStyleSheet(f"color: {_ERROR_COLOUR.name()};" if error else "")
+        if self._status.property("error") != error:  # a style sheet re-polishes: not per row
+            self._status.setProperty("error", error)
+            self._status.setStyleSheet(f"color: {_ERROR_COLOUR.name()};" if error else "")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from app.bench.base import Benchmark, Result
 from app.bench.startup import BenchError
+from sdmodel.heartbeat import percentile
 
 __all__ = ["BENCHMARK", "PHASES"]
 
@@ -32,8 +33,38 @@ LATENCY = "0-500ms"
 # (phase seconds, hang starts after, hang lasts) per size
 PHASES = {"full": (14.0, 2.0, 10.0), "quick": (3.0, 0.5, 1.0)}
 _TIMEOUT_S = 300.0
+SERIES_BIN_S = 0.1  # the stall-over-time series: the largest gap per 100 ms of the phase
 # more statements than any phase can finish (each block waits 0-500 ms for storage)
 _WORKLOAD = "; ".join(["init"] + [f"write {n * 8} 8; read {n * 8} 8" for n in range(100)])
+
+
+class GapRecord:
+    """Every heartbeat gap of one phase with the time it ended (phase-relative seconds)."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+        self.ends: list[float] = []
+        self.gaps_ms: list[float] = []
+
+    def add(self, gap_ms: float) -> None:
+        self.ends.append(time.perf_counter() - self._start)
+        self.gaps_ms.append(gap_ms)
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.gaps_ms, default=0.0)
+
+    def percentile_ms(self, q: float) -> float:
+        return percentile(self.gaps_ms, q)
+
+    def series(self, bin_s: float) -> list[list[float]]:
+        """``[start of bin (s), largest gap ending in it (ms)]`` per non-empty bin; a gap
+        counts in the bin where it ended (a 10 s freeze is one point at its end)."""
+        bins: dict[int, float] = {}
+        for end, gap in zip(self.ends, self.gaps_ms, strict=True):
+            index = int(end / bin_s)
+            bins[index] = max(bins.get(index, 0.0), gap)
+        return [[round(i * bin_s, 2), round(g, 1)] for i, g in sorted(bins.items())]
 
 
 def run(quick: bool) -> Result:
@@ -63,13 +94,15 @@ def _child(quick: bool) -> Result:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
-    async def phase(window: MainWindow, image: Path, legacy: bool) -> tuple[float, float]:
+    async def phase(window: MainWindow, image: Path, legacy: bool) -> GapRecord:
         session = window.session
         session.open(image, SimOptions(latency=LATENCY, legacy_sync=legacy))
         assert session.sim is not None
         faults = session.sim.storage.faults
         session.start(_WORKLOAD)
         heartbeat = Heartbeat(interval_ms=5)
+        record = GapRecord()
+        heartbeat.sigGap.connect(record.add)
         heartbeat.start()
         await asyncio.sleep(hang_at)
         faults.hang()
@@ -77,7 +110,7 @@ def _child(quick: bool) -> Result:
         await asyncio.sleep(length - hang_at)
         heartbeat.stop()
         session.close()
-        return heartbeat.max_gap_ms, heartbeat.p99_ms
+        return record
 
     async def both() -> Result:
         with tempfile.TemporaryDirectory(prefix="sdscope-bench-") as tmp:
@@ -88,18 +121,20 @@ def _child(quick: bool) -> Result:
             window = MainWindow(settings)
             window.show()
             await asyncio.sleep(0.5)  # first layout and paint are not part of the phases
-            async_max, async_p99 = await phase(window, image, legacy=False)
-            legacy_max, legacy_p99 = await phase(window, image, legacy=True)
+            asynchronous = await phase(window, image, legacy=False)
+            legacy = await phase(window, image, legacy=True)
             window.close()
         return {
-            "async_max_ms": round(async_max, 1),
-            "async_p99_ms": round(async_p99, 1),
-            "legacy_max_ms": round(legacy_max, 1),
-            "legacy_p99_ms": round(legacy_p99, 1),
-            "ratio": round(async_max / legacy_max, 5) if legacy_max else None,
+            "async_max_ms": round(asynchronous.max_ms, 1),
+            "async_p99_ms": round(asynchronous.percentile_ms(99.0), 1),
+            "legacy_max_ms": round(legacy.max_ms, 1),
+            "legacy_p99_ms": round(legacy.percentile_ms(99.0), 1),
+            "ratio": round(asynchronous.max_ms / legacy.max_ms, 5) if legacy.max_ms else None,
             "latency": LATENCY,
             "hang_s": hang_for,
             "phase_s": length,
+            "async_series_ms": asynchronous.series(SERIES_BIN_S),
+            "legacy_series_ms": legacy.series(SERIES_BIN_S),
         }
 
     start = time.perf_counter()

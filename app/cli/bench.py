@@ -93,10 +93,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_result(result: dict[str, Any]) -> str:
-    """One table row: name, headline metric with its unit, the other fields."""
+    """One table row: name, headline metric with its unit, the other scalar fields (series
+    such as the stall over time are for ``--json`` and the plots)."""
     bench = BENCHMARKS[result["bench"]]
     value = result[bench.metric]
     details = ", ".join(
-        f"{k}={v}" for k, v in result.items() if k not in ("bench", bench.metric)
+        f"{k}={v}" for k, v in result.items()
+        if k not in ("bench", bench.metric) and not isinstance(v, list | dict)
     )
     return f"{bench.name:<12} {value:>9.{bench.digits}f} {bench.metric:<2}  {details}"

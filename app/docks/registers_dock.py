@@ -10,6 +10,7 @@ from __future__ import annotations
 from app.docks.base import Dock
 from sdmodel.sdhci.registers import REGISTERS
 from sdmodel.sim.simulator import Simulator
+from widgets.live_clock import LiveClock, Slot
 from widgets.qt import QtGui, QTimer, QWidget
 from widgets.register_view import RegisterView
 
@@ -25,7 +26,8 @@ class RegistersDock(Dock):
         self.sim: Simulator | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.refresh)
+        # while running: every REFRESH_MS, in the live clock's card slot
+        self._timer.timeout.connect(lambda: LiveClock.shared().request(Slot.CARD, self.refresh))
 
     def attach(self, sim: Simulator) -> None:
         self.sim = sim

@@ -212,6 +212,26 @@ def test_appended_tokens_invalidate_the_tiles_after_them(sd_trace: Trace) -> Non
     assert np.array_equal(again.active, fresh.active)
 
 
+def test_a_repaint_of_the_same_window_reuses_the_lane_picture(
+        view: WaveformView, sd_trace: Trace) -> None:
+    live = Trace(tokens=sd_trace.tokens[: len(sd_trace) // 2])
+    view.set_trace(live)
+    command = cmd17(sd_trace)
+    view.show_range(command.start, command.end)
+    view.grab()
+    view.settle()
+    view.grab()
+    lane = view.signal_lane("CMD")
+    first = lane.last_columns
+    view.grab()  # another lane, a cursor or the linked IRQ view asked for a frame
+    assert lane.last_columns is first
+    for token in sd_trace.tokens[len(sd_trace) // 2:]:
+        live.append(token)
+    view.flush()  # new tokens: the picture is drawn again
+    view.grab()
+    assert lane.last_columns is not first
+
+
 # --- following, horizon, range ---------------------------------------------------------------
 
 

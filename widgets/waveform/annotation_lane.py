@@ -34,8 +34,9 @@ from sdmodel.tokens import (
     SpiToken,
     Token,
 )
+from widgets.live_clock import LiveClock, Slot
 from widgets.palette import ERROR, KIND_COLORS, is_error, qcolor, token_color
-from widgets.qt import Qt, QtCore, QtGui, QTimer, pg
+from widgets.qt import Qt, QtCore, QtGui, pg
 from widgets.waveform.lane_item import LaneItem
 
 __all__ = [
@@ -282,9 +283,7 @@ class AnnotationLane(LaneItem):
         self._font = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
         self._font.setPointSizeF(8.5)
         self._char_px = QtGui.QFontMetricsF(self._font).horizontalAdvance("M")
-        self._more_labels = QTimer(self)  # labels a paint had no time for: the next one
-        self._more_labels.setSingleShot(True)
-        self._more_labels.timeout.connect(self.update)
+        self._clock = LiveClock.shared()  # labels a paint had no time for: the next frame
         outline = QtGui.QPen(qcolor("#000000", 140), 1)
         outline.setCosmetic(True)
         self._outline = outline
@@ -415,7 +414,7 @@ class AnnotationLane(LaneItem):
                 continue
             texts = self._labels_of(token, deadline)
             if texts is None:
-                self._more_labels.start(0)
+                self._clock.request(Slot.WAVEFORM, self.update)
                 continue
             text = next((t for t in texts if len(t) <= chars), None)
             if text is None:  # elided

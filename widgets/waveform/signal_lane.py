@@ -127,17 +127,20 @@ class EdgeTiles:
         self.computed = 0  # tiles rendered by trace.edges (for tests and benchmarks)
         self.leaf_s = LEAF_GUESS_S  # running average of a leaf tile's cost
         self._grace = False  # the next leaf starts even if it may end after the deadline
+        self.generation = 0  # bumped whenever what the trace shows may have changed
 
     def __len__(self) -> int:
         return len(self._tiles)
 
     def clear(self) -> None:
+        self.generation += 1
         self._tiles.clear()
         self._top.clear()
         self.wanted = []
 
     def invalidate_from(self, ps: int) -> None:
         """Drop every tile reaching past ``ps`` (a bus token appended there)."""
+        self.generation += 1
         for level, top in list(self._top.items()):
             first = max(0, ps) // (TILE << level)
             for i in range(first, top + 1):
@@ -355,8 +358,13 @@ class SignalLane(LaneItem):
         self.shown: tuple[int, int] = (0, 0)  # [start, end) ps with data to draw
         self.last_columns: Columns | None = None
         self.colors = LaneColors.of(SIGNAL_COLORS.get(signal, "#cccccc"))
+        # the last complete picture: a repaint of the same window (another lane, the
+        # cursor, the linked IRQ view) draws it again instead of computing it again
+        self._picture: tuple[tuple[int, ...], Columns, np.ndarray, QtGui.QImage] | None = None
 
     def set_source(self, tiles: EdgeTiles | None, shown: tuple[int, int]) -> None:
+        if tiles is not self.tiles:
+            self._picture = None
         self.tiles = tiles
         self.shown = shown
         self.update()
@@ -378,11 +386,17 @@ class SignalLane(LaneItem):
         y1 = round(transform.map(QtCore.QPointF(0, self.bottom + pad)).y())
         if x1 <= x0 or y1 - y0 < 2:
             return
-        cols = self.tiles.columns(t0, t1, x1 - x0, self.budget.deadline)
+        key = (t0, t1, x1 - x0, y1 - y0, self.tiles.generation)
+        if self._picture is not None and self._picture[0] == key:
+            _, cols, pixels, image = self._picture
+        else:
+            cols = self.tiles.columns(t0, t1, x1 - x0, self.budget.deadline)
+            pixels = np.ascontiguousarray(raster(cols, y1 - y0 + 1, self.colors))
+            image = QtGui.QImage(pixels.data, pixels.shape[1], pixels.shape[0],
+                                 4 * pixels.shape[1], QtGui.QImage.Format.Format_ARGB32)
+            complete = not cols.pending.any()
+            self._picture = (key, cols, pixels, image) if complete else None
         self.last_columns = cols
-        pixels = np.ascontiguousarray(raster(cols, y1 - y0 + 1, self.colors))
-        image = QtGui.QImage(pixels.data, pixels.shape[1], pixels.shape[0],
-                             4 * pixels.shape[1], QtGui.QImage.Format.Format_ARGB32)
         painter.save()
         painter.resetTransform()
         painter.drawImage(QtCore.QPointF(x0, y0), image)

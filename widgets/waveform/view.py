@@ -29,6 +29,7 @@ from sdmodel.tokens import (
 )
 from sdmodel.trace import Trace
 from sdmodel.waveform import SD_SIGNALS, SPI_SIGNALS, is_bus_token
+from widgets.live_clock import LiveClock, Slot
 from widgets.qt import (
     QLabel,
     Qt,
@@ -52,7 +53,6 @@ from widgets.waveform.signal_lane import EdgeTiles, FrameBudget, SignalLane
 
 __all__ = ["WaveformView", "KEYS", "LaneKind"]
 
-REDRAW_MS = 66  # live redraws and indexing, ~15 Hz (a frame costs ~8 ms; leave the loop room)
 WORK_SLICE_S = 0.005  # background tile computing per event-loop turn
 PROGRESS_S = 0.1  # repaint lanes with tiles in progress this often
 INDEX_CHUNK = 8000  # trace items indexed per turn when a long trace is set
@@ -145,9 +145,11 @@ class WaveformView(QWidget):
         layout.addWidget(self._readout)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
-        self._tick = QTimer(self)
+        self._clock = LiveClock.shared()  # live redraws, in the waveform's slot
+        self._lanes_done: set[SignalLane] = set()  # tiles computed, lane not repainted yet
+        self._tick = QTimer(self)  # indexing a set trace's backlog, chunk by chunk
         self._tick.setSingleShot(True)
-        self._tick.setInterval(REDRAW_MS)
+        self._tick.setInterval(0)
         self._tick.timeout.connect(self._flush)
         self._work = QTimer(self)
         self._work.setSingleShot(True)
@@ -238,14 +240,13 @@ class WaveformView(QWidget):
             lane.offer(chunk)
             lane.update()
         if self._backlog:
-            self._tick.start(0)
+            self._tick.start()
 
     # --- live updates --------------------------------------------------------------------
 
     def _on_appended(self, token: Token) -> None:
         self._incoming.append(token)
-        if not self._tick.isActive():
-            self._tick.start(REDRAW_MS)
+        self._clock.request(Slot.WAVEFORM, self._flush)
 
     def _on_cleared(self) -> None:
         self._incoming = []
@@ -296,6 +297,7 @@ class WaveformView(QWidget):
     def flush(self) -> None:
         """Index appended tokens now instead of at the next redraw tick."""
         self._tick.stop()
+        self._clock.cancel(self._flush)
         while self._backlog:
             self._index_backlog()
         self._flush()
@@ -323,10 +325,17 @@ class WaveformView(QWidget):
         if unfinished and now - self._last_progress >= PROGRESS_S:
             self._last_progress = now
             done += unfinished
-        for lane in done:
-            lane.update()
+        self._lanes_done.update(done)
+        if done:
+            self._clock.request(Slot.WAVEFORM, self._show_work)
         if unfinished:
             self._work.start()
+
+    def _show_work(self) -> None:
+        """Repaint the lanes whose tiles the background computed, in the waveform's slot."""
+        lanes, self._lanes_done = self._lanes_done, set()
+        for lane in lanes:
+            lane.update()
 
     def pending(self) -> bool:
         """Whether a signal lane still lacks tiles of the last frame."""
@@ -379,6 +388,9 @@ class WaveformView(QWidget):
         if t1 <= t0:
             raise ValueError(f"empty time range [{t0}, {t1})")
         self._vb.setXRange(t0 / PS_PER_S, t1 / PS_PER_S, padding=0)
+        # apply the new transform now: done lazily in the paint, it makes every item
+        # change geometry there and queue a second, identical frame
+        self._vb.updateMatrix()
 
     def zoom_to_fit(self) -> None:
         """The whole trace (up to the horizon), with a 1 % margin."""
