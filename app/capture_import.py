@@ -20,6 +20,7 @@ from sdmodel.decode import DecodeSummary
 from sdmodel.decode.api import DecodePlan
 from sdmodel.errors import CaptureError
 from sdmodel.trace import Trace
+from sdmodel.trace_registers import SeenRegisters
 
 __all__ = ["CaptureHeader", "ImportedCapture", "read_header", "decode_into_trace"]
 
@@ -37,6 +38,7 @@ class ImportedCapture:
     trace: Trace
     summary: DecodeSummary
     mode: str
+    registers: SeenRegisters  # the card registers and state its responses carried
 
 
 async def read_header(path: str | Path, mode: str = "auto",
@@ -64,13 +66,15 @@ async def decode_into_trace(header: CaptureHeader, mode: str = "auto",
         if progress is not None:
             loop.call_soon_threadsafe(progress, fraction)
 
-    def work() -> tuple[Trace, DecodeSummary]:
+    def work() -> tuple[Trace, DecodeSummary, SeenRegisters]:
         trace = Trace()
         summary = DecodeSummary()
+        registers = SeenRegisters()
         for token in plan.tokens(report):
             trace.append(token)
             summary.add(token)
-        return trace, summary
+            registers.feed(token)
+        return trace, summary, registers
 
-    trace, summary = await loop.run_in_executor(None, work)
-    return ImportedCapture(header.path, trace, summary, plan.mode.value)
+    trace, summary, registers = await loop.run_in_executor(None, work)
+    return ImportedCapture(header.path, trace, summary, plan.mode.value, registers)

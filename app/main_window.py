@@ -503,13 +503,16 @@ class MainWindow(QMainWindow):
         return imported
 
     def show_capture(self, imported: ImportedCapture) -> None:
-        """Show a decoded capture in the waveform, transactions and interrupt views (the
-        simulation stays as it was; opening an image or running shows it again)."""
+        """Show a decoded capture in the waveform, transactions and interrupt views, and
+        the card registers and state its responses carried (the simulation stays as it
+        was; opening an image or running shows it again)."""
         self.capture = imported
         self.waveform.set_trace(imported.trace)
         self.waveform.zoom_to_fit()
         self.transactions_dock.show_trace(imported.trace)
         self.irq_dock.show_trace(None)
+        self.registers_dock.show_capture(imported.registers)
+        self.state_dock.show_capture(imported.registers, spi=imported.mode == "spi")
         summary = imported.summary
         self._log(f"{imported.path.name}: {imported.mode.upper()} mode, {summary.tokens} tokens, "
                   f"{sum(summary.commands.values())} commands, {summary.crc_errors} CRC errors, "
@@ -614,6 +617,8 @@ class MainWindow(QMainWindow):
         self.waveform.set_trace(sim.trace)
         self.transactions_dock.attach(sim)
         self.irq_dock.attach(sim)
+        self.registers_dock.attach(sim)
+        self.state_dock.attach(sim)
 
     def _horizon(self, ps: int | None) -> None:
         self.waveform.set_horizon(ps)

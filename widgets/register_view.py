@@ -227,6 +227,14 @@ class RegisterView(QWidget):
             REG[name].explain(raw)  # ValueError if it does not fit
             self._set(name, raw, _HOST_LAYOUTS[name])
 
+    def clear(self) -> None:
+        """Every register unknown, nothing highlighted (before showing another source)."""
+        self._values = dict.fromkeys(self._values)
+        self._marked = None
+        self._changed.clear()
+        for key in self._items:
+            self._render(key)
+
     def mark_step(self) -> None:
         """Remember the values now: the next updates highlight what differs from them."""
         self._marked = dict(self._values)

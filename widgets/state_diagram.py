@@ -406,7 +406,8 @@ class StateDiagram(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._state: CardState = S.IDLE
+        self._state: CardState | None = S.IDLE  # None: not known (set_unknown)
+        self._unknown = ""  # the caption while the state is not known
         self._last: tuple[CardState, CardState, str] | None = None
         self._spi = False
         self._busy = ""  # why DAT0 is held busy, "" when it is not
@@ -437,7 +438,7 @@ class StateDiagram(QWidget):
     # -- queries ----------------------------------------------------------------------------
 
     @property
-    def state(self) -> CardState:
+    def state(self) -> CardState | None:
         return self._state
 
     @property
@@ -468,7 +469,9 @@ class StateDiagram(QWidget):
         return dict(self._edges)
 
     def lit_spi_node(self) -> str:
-        """``"idle"`` or ``"ready"``: the node lit in the SPI-mode view."""
+        """``"idle"`` or ``"ready"``: the node lit in the SPI-mode view ("" if unknown)."""
+        if self._state is None:
+            return ""
         return "idle" if self._state is S.IDLE else "ready"
 
     def caption_text(self) -> str:
@@ -503,6 +506,13 @@ class StateDiagram(QWidget):
         self._busy = (reason or "busy") if busy else ""
         self._schedule()
 
+    def set_unknown(self, reason: str) -> None:
+        """No state known (e.g. a capture without card status): nothing lit, ``reason``
+        in the caption."""
+        self._clock.cancel(self._show)
+        self._state, self._last, self._busy, self._unknown = None, None, "", reason
+        self._show()
+
     def set_spi_mode(self, spi: bool) -> None:
         """SPI mode shows the simplified idle / ready view instead of the SD diagram."""
         if spi != self._spi:
@@ -535,6 +545,9 @@ class StateDiagram(QWidget):
             self._extra.set_lit(True)
         for name, node in self._spi_nodes.items():
             node.set_lit(name == self.lit_spi_node())
+        if self._state is None:
+            self._caption.setText(self._unknown)
+            return
         text = f"State: <b>{self._state.label}</b> ({_TITLES[self._state]})"
         if self._spi:
             text = (f"SPI mode: the card is <b>{self.lit_spi_node()}</b> (internal state "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from app.docks.base import Dock
 from sdmodel.sdhci.registers import REGISTERS
 from sdmodel.sim.simulator import Simulator
+from sdmodel.trace_registers import SeenRegisters
 from widgets.live_clock import LiveClock, Slot
 from widgets.qt import QtGui, QTimer, QWidget
 from widgets.register_view import RegisterView
@@ -31,8 +32,19 @@ class RegistersDock(Dock):
 
     def attach(self, sim: Simulator) -> None:
         self.sim = sim
+        self.setWindowTitle("Registers")
+        self.view.clear()
         self.refresh()
         self.view.mark_step()
+
+    def show_capture(self, seen: SeenRegisters) -> None:
+        """A decoded capture: the card registers its responses and data blocks carried
+        (newest of each); the controller's are not on the bus, so they read unknown."""
+        self.sim = None
+        self._timer.stop()
+        self.setWindowTitle("Registers (capture)")
+        self.view.clear()
+        self.view.set_card_registers(seen.values)
 
     def set_running(self, running: bool) -> None:
         if running:

@@ -183,6 +183,25 @@ def test_every_shared_capture_opens_in_the_window(
     assert window.transactions_dock.view.model.exchange_count() >= len(commands) > 0
 
 
+@needs_captures
+def test_a_capture_shows_the_registers_and_state_its_responses_carried(
+        qtbot: Any, window: MainWindow, card: Path, arun: Callable[..., Any]) -> None:
+    opened(window, card, arun)
+    run_to_end(qtbot, window, "init; read 0 1")
+    arun(window.open_capture(CAPTURES / "sd_mode" / "cmd9_r2.sr"), timeout=60)
+    registers = window.registers_dock.view
+    assert registers.row_texts("CSD")[1] == "0x005E00325F5983D2EDB77F8F964000F7"  # CSD v1
+    assert registers.row_texts("OCR")[1] == "—"  # not in this capture, not the sim card's
+    assert window.registers_dock.windowTitle() == "Registers (capture)"
+    assert window.state_dock.view.state is None  # R2 carries no card status
+    arun(window.open_capture(CAPTURES / "sd_mode" / "cmd13_r1_2.sr"), timeout=60)
+    assert window.state_dock.view.state is CardState.DATA
+    run_to_end(qtbot, window, "read 0 1")  # running shows the simulated card again
+    assert window.registers_dock.windowTitle() == "Registers"
+    assert window.state_dock.view.state is CardState.TRAN
+    assert registers.row_texts("OCR")[1] != "—"
+
+
 def test_export_writes_a_capture_our_decoder_reads_back(
         qtbot: Any, window: MainWindow, card: Path, tmp_path: Path,
         arun: Callable[..., Any]) -> None:

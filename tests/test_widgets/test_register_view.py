@@ -184,3 +184,15 @@ def test_explain_adds_the_value_shown(view: RegisterView) -> None:
 def test_bad_values_are_refused(view: RegisterView, call: Any, error: type) -> None:
     with pytest.raises(error):
         call(view)
+
+
+def test_clear_makes_every_register_unknown_and_unhighlighted(view: RegisterView) -> None:
+    view.set_card_registers({"CARD_STATUS": TRAN})
+    view.mark_step()
+    view.set_card_registers({"CARD_STATUS": 5 << 9})
+    view.clear()
+    assert view.changed_fields() == set()
+    assert view.row_texts("CARD_STATUS")[1] == "—"
+    assert view.row_texts("CARD_STATUS", "CURRENT_STATE")[1:3] == ["—", ""]
+    view.set_card_registers({"CARD_STATUS": TRAN})  # shown again after a clear
+    assert view.row_texts("CARD_STATUS")[1] == f"0x{TRAN:08X}"

@@ -155,3 +155,14 @@ def test_follows_a_simulated_card(diagram: StateDiagram, tmp_path: Path,
     assert busy[:2] == [True, False] and "busy" not in diagram.caption_text()
     assert not diagram.grab().isNull()
 
+
+
+def test_an_unknown_state_lights_nothing_and_says_why(diagram: StateDiagram) -> None:
+    diagram.set_transition(S.TRAN, S.DATA, "CMD17")
+    diagram.set_unknown("Capture: no card status in it")
+    assert diagram.state is None
+    assert not any(diagram.state_item(state).lit for state in S)
+    assert lit_edges(diagram) == []
+    assert diagram.caption_text() == "Capture: no card status in it"
+    diagram.set_state(S.STBY)
+    assert diagram.state_item(S.STBY).lit and "stby" in diagram.caption_text()
