@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.bench import decode, image_open, render, simulate, startup, ui_stall
+from app.bench import decode, image_open, render, scale, simulate, startup, ui_stall
 from app.bench.base import BenchInput, Benchmark, Result
 
 __all__ = ["BENCHMARKS", "Benchmark", "BenchInput", "Result", "run_benchmark"]
 
-_MODULES = (image_open, startup, ui_stall, simulate, decode, render)
+_MODULES = (image_open, startup, ui_stall, simulate, decode, render, scale)
 
 BENCHMARKS: dict[str, Benchmark] = {m.BENCHMARK.name: m.BENCHMARK for m in _MODULES}
 

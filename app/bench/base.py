@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Benchmark", "BenchInput", "Result"]
 
-Result = dict[str, float | int | str | None]
+# figures, their units in the key names; lists are series (per size, per 100 ms bin...)
+Result = dict[str, float | int | str | None | list[Any]]
 
 
 @dataclass(frozen=True)
