@@ -41,6 +41,8 @@ __all__ = [
 
 CHUNK_BYTES = 4 << 20  # bytes per logic-1-N member ("a few MB", like sigrok)
 WINDOW_SAMPLES = 1 << 20  # samples rendered at a time; j * 10**12 stays inside int64
+# deflate level 1: 4x faster than the default 6 on logic samples, files ~1/3 larger
+COMPRESS_LEVEL = 1
 SR_FORMAT_VERSION = "2"  # the `version` member of srzip files since libsigrok 0.4
 SIGROK_VERSION = "0.5.2"  # `[global] sigrok version`: the libsigrok whose format we write
 _MAX_PROBES = 64
@@ -145,8 +147,12 @@ def _render(source: EdgeSource, signals: Sequence[str], times: np.ndarray,
     packed = np.zeros(len(times), dtype=dtype)
     for bit, signal in enumerate(signals):
         edges = known_edges(source, signal, first, last)
-        index = np.searchsorted(edges.times, times, side="right") - 1
-        packed |= (edges.levels[index].astype(dtype) & 1) << dtype.type(bit)
+        # each level holds from the first sample at or after its edge to the next edge's:
+        # a run per edge (fewer edges than samples: cheaper than a search per sample)
+        starts = np.searchsorted(times, edges.times, side="left")
+        runs = np.diff(starts, append=len(times))
+        levels = np.repeat(edges.levels.astype(dtype) & 1, runs)
+        packed |= levels << dtype.type(bit)
     return packed
 
 
@@ -167,7 +173,8 @@ def write_sr(path: str | Path, source: EdgeSource, signals: Sequence[str], t0: i
     chunk_samples = CHUNK_BYTES // unitsize
     partial = path.with_name(path.name + ".part")
     try:
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED,
+                             compresslevel=COMPRESS_LEVEL) as archive:
             archive.writestr("version", SR_FORMAT_VERSION)
             archive.writestr("metadata", _metadata(signals, samplerate, unitsize))
             for chunk, start in enumerate(range(0, total, chunk_samples), start=1):
