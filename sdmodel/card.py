@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sdmodel import registers as regs
@@ -137,7 +138,7 @@ class Card:
         self.dsr = 0x0404
         self.spi = False
         self.spi_crc_on = False
-        self._busy_task: asyncio.Task[None] | None = None
+        self._busy_work: asyncio.Future[None] | None = None  # done when DAT0 is released
         self._busy_reason = ""
         self.read_phase: ReadPhase | None = None
         self.write_phase: WritePhase | None = None
@@ -257,16 +258,23 @@ class Card:
     @property
     def busy(self) -> bool:
         """DAT0 held low: a written block or an erase is still being programmed."""
-        return self._busy_task is not None and not self._busy_task.done()
+        return self._busy_work is not None and not self._busy_work.done()
 
     @property
     def busy_reason(self) -> str:
         return self._busy_reason if self.busy else ""
 
+    @property
+    def busy_future(self) -> asyncio.Future[None] | None:
+        """While busy: the future that completes when DAT0 is released, else None. Wait
+        for it with ``asyncio.wait``, ``asyncio.shield`` or ``SimClock.wait``, which never
+        cancel it (a cancelled direct ``await`` would end busy early)."""
+        return self._busy_work if self.busy else None
+
     async def wait_ready(self) -> None:
         """Until the card leaves busy (programming or erase finished)."""
-        while self._busy_task is not None and not self._busy_task.done():
-            await asyncio.shield(self._busy_task)
+        while (work := self.busy_future) is not None:
+            await asyncio.shield(work)
 
     def _status_word(self, state: CardState, app: bool) -> int:
         word = self.status | (int(state) & 0xF) << 9
@@ -734,6 +742,14 @@ class Card:
             return ReadResult(None, "no_transfer")
         return await phase.next_block()
 
+    def read_block_now(self) -> ReadResult | None:
+        """``read_block`` without waiting: None when the block is not read yet (await
+        ``read_block`` then); the read-ahead usually has it."""
+        phase = self.read_phase
+        if phase is None or self.state is not S.DATA:
+            return ReadResult(None, "no_transfer")
+        return phase.next_block_now()
+
     def block_sent(self) -> None:
         """The framing finished sending a block: data -> tran after the last one."""
         phase = self.read_phase
@@ -788,20 +804,44 @@ class Card:
         last = phase.count is not None and phase.done >= phase.count
         if last:
             self.write_phase = None
-        self._start_busy(self._program(phase, lba, bytes(data)), "program")
+        self._program(phase, lba, data)
         if last:
             self._set_state(S.PRG, "last block received")
         return CrcStatus.ACCEPTED
 
-    async def _program(self, phase: WritePhase, lba: int, data: bytes) -> None:
+    def _program(self, phase: WritePhase, lba: int, data: bytes) -> None:
+        """Busy until storage has the block: one write job and its callback, no task."""
+        loop = asyncio.get_running_loop()
         try:
-            await self.storage.write(lba, data)
-        except StorageError as error:
+            stored = self.storage.write_soon(lba, data)
+        except StorageError as error:  # refused at once: fails like a failed write
+            stored = loop.create_future()
+            stored.set_exception(error)
+        released: asyncio.Future[None] = loop.create_future()
+        self._hold_busy(released, "program")
+        stored.add_done_callback(partial(self._programmed, phase, released))
+
+    def _programmed(self, phase: WritePhase, released: asyncio.Future[None],
+                    stored: asyncio.Future[None]) -> None:
+        """The storage job of a block ended: count it or fail the write, then release
+        DAT0 (the state moves first)."""
+        cancelled = stored.cancelled()  # legacy mode only: its task ends with the loop
+        error = None if cancelled else stored.exception()
+        if error is None and not cancelled:
+            self.num_wr_blocks += 1
+        elif isinstance(error, StorageError):
             phase.failed = True
             self.raise_status(CardStatus.ERROR)
             self.events.storage_error.emit(error)
+        self._release_busy(released, "program")
+        if released.done():
             return
-        self.num_wr_blocks += 1
+        if cancelled:
+            released.cancel()
+        elif error is None or isinstance(error, StorageError):
+            released.set_result(None)
+        else:
+            released.set_exception(error)  # a bug below the card reaches the bus's wait
 
     def _accept_register_block(self, phase: WritePhase, data: bytes) -> CrcStatus:
         self.write_phase = None
@@ -836,9 +876,12 @@ class Card:
         self.events.registers.emit("status")
 
     def _start_busy(self, work: Coroutine[Any, Any, None], reason: str) -> None:
-        """Hold DAT0 busy while ``work`` (programming, erase) runs in the background."""
+        """Hold DAT0 busy while ``work`` (an erase) runs in the background."""
+        self._hold_busy(asyncio.ensure_future(self._busy(work, reason)), reason)
+
+    def _hold_busy(self, work: asyncio.Future[None], reason: str) -> None:
         self._busy_reason = reason
-        self._busy_task = asyncio.ensure_future(self._busy(work, reason))
+        self._busy_work = work
         self.events.busy.emit(True, reason)
 
     async def _busy(self, work: Coroutine[Any, Any, None], reason: str) -> None:
@@ -848,14 +891,19 @@ class Card:
             self.raise_status(CardStatus.ERROR)
             self.events.storage_error.emit(error)
         finally:
-            # The state moves in the same step as busy ends, so no command can see
-            # "not busy" while the card is still in prg (§4.8 "operation complete").
-            if self._busy_task is asyncio.current_task():
-                if self.state is S.PRG and self.write_phase is None:
-                    self._set_state(S.TRAN, f"{reason} done")
-                elif self.state is S.DIS:
-                    self._set_state(S.STBY, f"{reason} done")
-                self.events.busy.emit(False, reason)
+            task = asyncio.current_task()
+            assert task is not None
+            self._release_busy(task, reason)
+
+    def _release_busy(self, work: asyncio.Future[None], reason: str) -> None:
+        """The work behind busy ended; called before ``work`` completes, so no command can
+        see "not busy" while the card is still in prg (§4.8 "operation complete")."""
+        if self._busy_work is work:
+            if self.state is S.PRG and self.write_phase is None:
+                self._set_state(S.TRAN, f"{reason} done")
+            elif self.state is S.DIS:
+                self._set_state(S.STBY, f"{reason} done")
+            self.events.busy.emit(False, reason)
 
     def _abort_phase(self) -> None:
         if self.read_phase is not None:

@@ -78,6 +78,30 @@ def crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0)
 
 
+# 4-bit lanes of whole bytes, as one big integer. Each byte h3h2h1h0 l3l2l1l0 becomes
+# h3l3 h2l2 h1l1 h0l0 (DATn's two bits side by side); a word of 4 such bytes is then a 4 x 4
+# matrix of 2-bit cells (row = byte, column = line 3..0) and its transpose puts each line's
+# 8 bits in one byte: DAT3 first. Two delta swaps transpose every word at once.
+_PAIRS = bytes(sum(((b >> (n + 4) & 1) << 1 | (b >> n & 1)) << (2 * n) for n in range(4))
+               for b in range(256))
+_SWAPS = ((6, bytes.fromhex("00CC00CC")), (12, bytes.fromhex("0000F0F0")))  # shift, word mask
+_swap_masks: dict[int, list[tuple[int, int]]] = {}
+
+
+def _transposed_lanes(data: bytes) -> list[bytes]:
+    """``split_lanes(data, 4)`` for a length that is a multiple of 4."""
+    words = len(data) // 4
+    swaps = _swap_masks.get(words)
+    if swaps is None:
+        swaps = _swap_masks[words] = [(d, int.from_bytes(m * words, "big")) for d, m in _SWAPS]
+    x = int.from_bytes(data.translate(_PAIRS), "big")
+    for shift, mask in swaps:
+        t = ((x >> shift) ^ x) & mask
+        x ^= t ^ (t << shift)
+    out = x.to_bytes(len(data), "big")
+    return [out[3::4], out[2::4], out[1::4], out[0::4]]
+
+
 def split_lanes(data: bytes, width: int) -> list[bytes]:
     """The bit stream of each DAT line, packed MSB first, lane 0 = DAT0.
 
@@ -88,6 +112,8 @@ def split_lanes(data: bytes, width: int) -> list[bytes]:
         return [bytes(data)]
     if width != 4:
         raise ValueError(f"bus width must be 1 or 4, not {width}")
+    if len(data) % 4 == 0:
+        return _transposed_lanes(bytes(data))
     bits = np.unpackbits(np.frombuffer(bytes(data), dtype=np.uint8)).reshape(-1, 8)
     # column c holds bit 7-c; DATn carries bit n+4 then bit n of every byte
     per_lane = bits[:, _LANE_COLUMNS].transpose(1, 0, 2).reshape(4, -1)

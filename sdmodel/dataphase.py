@@ -2,8 +2,10 @@
 
 A read phase fetches its blocks from storage ahead of the bus (read-ahead grows from
 one block to a 64 KiB batch), so a slow backing store shows up as a long N_AC before
-a block and never as a stall of the event loop. Register reads (SCR, SD Status, CMD6
-status...) are phases whose data is ready at once.
+a block and never as a stall of the event loop. A block the read-ahead already holds is
+had without awaiting anything (``next_block_now``): a long read costs one storage job
+per batch, not a task and a turn of the event loop per block. Register reads (SCR, SD
+Status, CMD6 status...) are phases whose data is ready at once.
 """
 
 from __future__ import annotations
@@ -85,6 +87,11 @@ class ReadPhase(ABC):
     async def next_block(self) -> ReadResult:
         """The next block, or why there is none."""
 
+    @abstractmethod
+    def next_block_now(self) -> ReadResult | None:
+        """What ``next_block`` would return when that needs no wait for storage (the
+        read-ahead holds the block), else None; it then starts the same fetches."""
+
     def cancel(self) -> None:
         self.cancelled = True
 
@@ -95,6 +102,9 @@ class _FixedRead(ReadPhase):
         self.data = data
 
     async def next_block(self) -> ReadResult:
+        return self.next_block_now()
+
+    def next_block_now(self) -> ReadResult:
         if self.cancelled or self.finished:
             return ReadResult(None, "stopped")
         self.delivered += 1
@@ -126,26 +136,43 @@ class _StorageRead(ReadPhase):
     def _fetch_from(self, lba: int) -> None:
         """Start the next storage job: up to ``ahead`` sectors, within the transfer."""
         last_sector = (self.capacity - 1) // BLOCK_SIZE
-        if lba > last_sector:
-            return
         if self.count is not None:
             end = self._block_offset(self.count) - 1
             last_sector = min(last_sector, end // BLOCK_SIZE)
-        n = max(1, min(self.ahead, MAX_READ_AHEAD, last_sector - lba + 1))
+        if lba > last_sector:
+            return
+        n = min(self.ahead, MAX_READ_AHEAD, last_sector - lba + 1)
         self.batches.append(_Batch(self.storage, lba, n))
         self.ahead = min(self.ahead * 2, MAX_READ_AHEAD) if self.count != 1 else 1
+
+    def _batch_for(self, sector: int) -> _Batch:
+        """The job fetching ``sector`` (started if need be), with one job ahead of it."""
+        while self.batches and not self.batches[0].covers(sector):
+            self.batches.popleft()
+        if not self.batches:
+            self._fetch_from(sector)
+        batch = self.batches[0]
+        if len(self.batches) == 1 and (self.count is None or not self.finished):
+            # keep one job ahead of the bus
+            self._fetch_from(batch.lba + batch.count)
+        return batch
+
+    def _sectors_now(self, lba: int, count: int) -> bytes | None:
+        """The sectors if their jobs have delivered them, else None."""
+        parts = []
+        for sector in range(lba, lba + count):
+            batch = self._batch_for(sector)
+            future = batch.future
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                return None  # the waiting path handles it, a failed batch included
+            start = (sector - batch.lba) * BLOCK_SIZE
+            parts.append(future.result()[start : start + BLOCK_SIZE])
+        return parts[0] if count == 1 else b"".join(parts)
 
     async def _sectors(self, lba: int, count: int) -> bytes:
         out = bytearray()
         for sector in range(lba, lba + count):
-            while self.batches and not self.batches[0].covers(sector):
-                self.batches.popleft()
-            if not self.batches:
-                self._fetch_from(sector)
-            batch = self.batches[0]
-            if len(self.batches) == 1 and (self.count is None or not self.finished):
-                # keep one job ahead of the bus
-                self._fetch_from(batch.lba + batch.count)
+            batch = self._batch_for(sector)
             try:
                 data = await asyncio.shield(batch.future)
             except StorageError:
@@ -159,7 +186,8 @@ class _StorageRead(ReadPhase):
             out += data[start : start + BLOCK_SIZE]
         return bytes(out)
 
-    async def next_block(self) -> ReadResult:
+    def _span(self) -> tuple[int, int, int] | ReadResult:
+        """(first sector, sectors, bytes to skip) of the next block, or why there is none."""
         if self.cancelled or self.finished:
             return ReadResult(None, "stopped")
         begin = self._block_offset(self.delivered)
@@ -168,17 +196,33 @@ class _StorageRead(ReadPhase):
             self.stop_errors |= CardStatus.OUT_OF_RANGE  # §4.3.3: shows in CMD12's response
             return ReadResult(None, "out_of_range")
         first = begin // BLOCK_SIZE
-        last = (end - 1) // BLOCK_SIZE
+        return first, (end - 1) // BLOCK_SIZE - first + 1, begin - first * BLOCK_SIZE
+
+    def _deliver(self, sectors: bytes, skip: int) -> ReadResult:
+        self.delivered += 1
+        return ReadResult(sectors[skip : skip + self.length])
+
+    def next_block_now(self) -> ReadResult | None:
+        span = self._span()
+        if isinstance(span, ReadResult):
+            return span
+        first, count, skip = span
+        sectors = self._sectors_now(first, count)
+        return None if sectors is None else self._deliver(sectors, skip)
+
+    async def next_block(self) -> ReadResult:
+        span = self._span()
+        if isinstance(span, ReadResult):
+            return span
+        first, count, skip = span
         try:
-            sectors = await self._sectors(first, last - first + 1)
+            sectors = await self._sectors(first, count)
         except StorageError as error:
             self.on_error(error)
             return ReadResult(None, "storage", error)
         if self.cancelled:
             return ReadResult(None, "stopped")
-        self.delivered += 1
-        skip = begin - first * BLOCK_SIZE
-        return ReadResult(sectors[skip : skip + self.length])
+        return self._deliver(sectors, skip)
 
     def cancel(self) -> None:
         super().cancel()

@@ -134,15 +134,18 @@ class SdBus:
             await self.gate("read")
         clock = self.clock
         earliest = self._data_ref + self._clocks(self.card.options.timing.n_ac)
-        waited = await clock.wait(self.card.read_block(), deadline=deadline)
-        if not waited.done or waited.value is None or waited.value.data is None:
+        result = self.card.read_block_now()  # read-ahead: usually no wait at all
+        if result is None:
+            waited = await clock.wait(self.card.read_block(), deadline=deadline)
+            result = waited.value if waited.done else None
+        if result is None or result.data is None:
             if deadline is not None:
                 clock.now = max(clock.now, deadline)
                 # the host kept clocking while it waited for a start bit (N_AC)
                 self.trace.append(IdleToken(earliest, max(earliest, clock.now), clock.period,
                                             reason="no read data before the host's deadline"))
             return None
-        data = waited.value.data
+        data = result.data
         width = self.card.bus_width
         start = max(earliest, clock.now)
         end = start + self._clocks(self._data_clocks(len(data), width))
@@ -207,11 +210,9 @@ class SdBus:
         if self.gate is not None:
             await self.gate("busy")
         clock = self.clock
-        if self.card.busy:
-            waited = await clock.wait(self.card.wait_ready(), deadline=deadline)
-            done = waited.done
-        else:
-            done = True
+        done = True
+        while done and (work := self.card.busy_future) is not None:
+            done = (await clock.wait(work, deadline=deadline)).done
         if done:
             clock.now = max(clock.now, self._nominal_busy_until)
         self._end_busy(done)

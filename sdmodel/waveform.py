@@ -154,33 +154,52 @@ def _response_bits(token: ResponseToken) -> np.ndarray:
     return _bits(frame(token))
 
 
-def _lane(data: bytes, width: int, line: int) -> np.ndarray:
-    """The data bits on DAT``line``: the block MSB first in 1-bit mode; in 4-bit mode bit
-    line+4, then bit ``line``, of every byte (§3 table): the streams of crc.split_lanes."""
-    raw = np.frombuffer(data, dtype=np.uint8)
+def _lanes(blocks: np.ndarray, width: int, line: int) -> np.ndarray:
+    """The data bits on DAT``line`` of each block (a row of bytes): MSB first in 1-bit
+    mode; in 4-bit mode bit line+4, then bit ``line``, of every byte (§3 table): the
+    streams of crc.split_lanes."""
     if width == 1:
-        return np.unpackbits(raw)
+        return np.unpackbits(blocks, axis=1)
     if width != 4:
         raise ValueError(f"bus width must be 1 or 4, not {width}")
-    out = np.empty(2 * raw.size, dtype=np.uint8)
-    out[0::2] = (raw >> (line + 4)) & 1
-    out[1::2] = (raw >> line) & 1
+    out = np.empty((blocks.shape[0], 2 * blocks.shape[1]), dtype=np.uint8)
+    out[:, 0::2] = (blocks >> (line + 4)) & 1
+    out[:, 1::2] = (blocks >> line) & 1
     return out
 
 
 def _data_bits(token: DataToken, line: int) -> np.ndarray:
-    """DAT``line`` of a block: 0, its data bits, its CRC16, 1 (§9). A dropped payload reads
-    UNKNOWN; the CRC goes out as sent (``crcs``), so a bad CRC stays bad."""
-    per_line = token.nbytes * 8 // token.width
-    out = np.empty(per_line + 18, dtype=np.uint8)
-    out[0], out[-1] = 0, 1
-    data, crcs = token.data, token.crcs
-    if data is not None and len(data) == token.nbytes:
-        out[1:1 + per_line] = _lane(data, token.width, line)[:per_line]
-        crcs = crcs or tuple(crc16_lanes(data, token.width))
-    else:
-        out[1:1 + per_line] = UNKNOWN
-    out[1 + per_line:-1] = _word(crcs[line], 16) if line < len(crcs) else UNKNOWN
+    return _data_bits_many([token], line)[0]
+
+
+def _data_bits_many(tokens: Sequence[DataToken], line: int) -> list[np.ndarray]:
+    """DAT``line`` of each block: 0, its data bits, its CRC16, 1 (§9); the blocks of one
+    shape in one numpy pass (a window of a transfer holds hundreds). A dropped payload
+    reads UNKNOWN; the CRC goes out as sent (``crcs``), so a bad CRC stays bad."""
+    shapes: dict[tuple[int, int, bool], list[int]] = {}
+    for k, t in enumerate(tokens):
+        whole = t.data is not None and len(t.data) == t.nbytes
+        shapes.setdefault((t.nbytes, t.width, whole), []).append(k)
+    out = [np.empty(0, dtype=np.uint8)] * len(tokens)
+    for (nbytes, width, whole), ks in shapes.items():
+        blocks = [tokens[k] for k in ks]
+        per_line = nbytes * 8 // width
+        bits = np.empty((len(ks), per_line + 18), dtype=np.uint8)
+        bits[:, 0], bits[:, -1] = 0, 1
+        crcs = [t.crcs for t in blocks]
+        if whole:
+            raw = np.frombuffer(b"".join(t.data or b"" for t in blocks), dtype=np.uint8)
+            bits[:, 1:1 + per_line] = _lanes(raw.reshape(len(ks), nbytes), width,
+                                             line)[:, :per_line]
+            crcs = [c or tuple(crc16_lanes(t.data or b"", width))
+                    for c, t in zip(crcs, blocks, strict=True)]
+        else:
+            bits[:, 1:1 + per_line] = UNKNOWN
+        crc = np.array([c[line] if line < len(c) else -1 for c in crcs], dtype=np.int64)
+        bits[:, 1 + per_line:-1] = (crc[:, None] >> np.arange(15, -1, -1)) & 1
+        bits[crc < 0, 1 + per_line:-1] = UNKNOWN  # no CRC kept for this line
+        for k, row in zip(ks, bits, strict=True):
+            out[k] = row
     return out
 
 
@@ -352,20 +371,28 @@ class _Clock:
         return np.where(i >= 0, n, 0)
 
     def points(self, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Time-ordered points of the segments reaching into [t0, t1), from the period
-        holding t0 on (a segment's first fall may repeat the level before it)."""
+        """Points of the segments reaching into [t0, t1), in time order, from the period
+        holding t0 on: a fall at each period's start, a rise at its middle and a fall at
+        the segment's end. Where segments touch, the next one's first fall repeats that
+        last one (same time, same level)."""
         times = [np.zeros(0, dtype=np.int64)]
         levels = [np.zeros(0, dtype=np.uint8)]
         lo, hi = np.searchsorted(self.b, t0, side="right"), np.searchsorted(self.a, t1)
         for a, b, p in zip(self.a[lo:hi].tolist(), self.b[lo:hi].tolist(),
                            self.p[lo:hi].tolist(), strict=True):
-            stop = min(b, t1)
-            k = np.arange(max(0, (t0 - a) // p), (stop - 1 - a) // p + 1, dtype=np.int64)
-            edge = ((a + k * p)[:, None] + np.array([0, p // 2])).ravel()
-            inside = edge < stop
-            times += [edge[inside], np.array([b], dtype=np.int64)]
-            levels += [np.tile(np.array([0, 1], dtype=np.uint8), k.size)[inside],
-                       np.zeros(1, dtype=np.uint8)]
+            stop, h = min(b, t1), p // 2
+            first = a + max(0, (t0 - a) // p) * p
+            falls = (stop - 1 - first) // p + 1
+            rises = max(0, (stop - 1 - first - h) // p + 1)
+            n = falls + rises  # falls and rises alternate, up to the last edge before stop
+            edge = np.empty(n + 1, dtype=np.int64)
+            edge[0:n:2] = np.arange(first, first + falls * p, p, dtype=np.int64)
+            edge[1:n:2] = edge[0:2 * rises:2] + h
+            edge[n] = b
+            level = np.zeros(n + 1, dtype=np.uint8)
+            level[1:n:2] = 1
+            times.append(edge)
+            levels.append(level)
         return np.concatenate(times), np.concatenate(levels)
 
 
@@ -403,17 +430,16 @@ _IDLE = {"CLK": 0, "SCLK": 0}  # every other line idles high
 
 
 def _assemble(t0: int, t1: int, times: np.ndarray, levels: np.ndarray, idle: int) -> Edges:
-    """Edges from points in time order (a later point at the same time wins)."""
-    if times.size:
-        last = np.concatenate((times[1:] != times[:-1], [True]))
-        times, levels = times[last], levels[last]
+    """Edges from points in time order; points at one time must have one level."""
     k = int(np.searchsorted(times, t0, side="right"))
     level0 = int(levels[k - 1]) if k else idle
     inside = slice(k, int(np.searchsorted(times, t1, side="left")))
-    t = np.concatenate(([t0], times[inside])).astype(np.int64)
-    v = np.concatenate(([level0], levels[inside])).astype(np.uint8)
-    keep = np.concatenate(([True], v[1:] != v[:-1]))
-    return Edges(t[keep], v[keep])
+    t, v = times[inside], levels[inside]
+    changes = np.flatnonzero(v[1:] != v[:-1]) + 1  # points that change the level
+    if v.size and v[0] != level0:
+        changes = np.concatenate(([0], changes))
+    return Edges(np.concatenate(([t0], t[changes])).astype(np.int64, copy=False),
+                 np.concatenate(([level0], v[changes])).astype(np.uint8, copy=False))
 
 
 @dataclass(frozen=True)
@@ -528,20 +554,29 @@ class _Line:
         return stop[drop], np.full(int(drop.sum()), idle, dtype=np.uint8)
 
     def _gather(self, idx: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> np.ndarray:
+        rows = idx.tolist()
+        blocks = [i for i in rows if i not in self._full and self.rows[i][6] is _data_bits]
+        if len(blocks) > 1:  # data blocks in one pass
+            line = self.rows[blocks[0]][8]
+            self._full.update(zip(blocks, _data_bits_many(
+                [self.rows[i][7] for i in blocks], line), strict=True))
         return np.concatenate([self.bits(i, a, b) for i, a, b in zip(
-            idx.tolist(), i0.tolist(), i1.tolist(), strict=True)] or [np.zeros(0, np.uint8)])
+            rows, i0.tolist(), i1.tolist(), strict=True)] or [np.zeros(0, np.uint8)])
 
     def points(self, t0: int, t1: int, idle: int) -> tuple[np.ndarray, np.ndarray]:
         """(times, levels) of every bit in the window and the returns to idle, in time
-        order (all times differ: a piece's bits end before its ``stop``)."""
+        order (all times differ: a piece's bits end before its ``stop``, where its return
+        to idle goes, and the next piece starts after that)."""
         idx, i0, i1 = self.ranges(t0, t1)
         n = i1 - i0
         k = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n - i0, n)
         times = np.repeat(self.start[idx], n) + k * np.repeat(self.period[idx], n)
-        drop_t, drop_v = self._drops(idx, t1, idle)
-        t = np.concatenate((times, drop_t))
-        order = np.argsort(t, kind="stable")
-        return t[order], np.concatenate((self._gather(idx, i0, i1), drop_v))[order]
+        levels = self._gather(idx, i0, i1)
+        stop = self.stop[idx]
+        drop = self.drops[idx] & (stop < t1)
+        after = np.cumsum(n)[drop]  # each return to idle follows its piece's last bit
+        return (np.insert(times, after, stop[drop]),
+                np.insert(levels, after, np.uint8(idle)))
 
     def sparse_points(self, t0: int, t1: int, idle: int,
                       buckets: _Buckets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

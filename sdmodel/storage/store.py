@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 1.0  # longest close() waits for a job stuck in a system call
 T = TypeVar("T")
 Report = Callable[[FaultHit], None]
+Job = Callable[[Report], T]  # runs in the worker thread (in the loop thread in legacy mode)
 
 # An injected range fault -> the error the operation fails with (nothing is transferred).
 _FAULT_ERRORS: dict[FaultKind, tuple[StorageErrorKind, str]] = {
@@ -151,6 +152,19 @@ class Storage:
     async def write(self, lba: int, data: bytes | bytearray | memoryview) -> None:
         """Write whole blocks at ``lba``; returns once they are on the file (and synced if
         durable)."""
+        await self._submit(self._write_request(lba, data), skip_if_cancelled=False)
+
+    def write_soon(self, lba: int, data: bytes | bytearray | memoryview) -> asyncio.Future[None]:
+        """Queue the same write at once, without a task: the future completes when ``write``
+        would return (a card holds busy on it, one block at a time). A request that cannot
+        be queued raises here. Legacy mode runs the job in the loop thread on the next turn."""
+        job = self._write_request(lba, data)
+        if self._executor is None:
+            return asyncio.ensure_future(self._submit(job, skip_if_cancelled=False))
+        return self._queue(job, skip_if_cancelled=False)
+
+    def _write_request(self, lba: int, data: bytes | bytearray | memoryview) -> Job[None]:
+        """The job of a checked write request."""
         payload = bytes(data)  # the caller may reuse its buffer while the job is queued
         if not payload or len(payload) % BLOCK_SIZE:
             raise ValueError(f"write size must be a positive multiple of {BLOCK_SIZE} bytes, "
@@ -160,7 +174,7 @@ class Storage:
             raise StorageError(StorageErrorKind.READ_ONLY,
                                f"{self.path}: write to LBA {lba} refused: image is read-only",
                                lba=lba, op="write")
-        await self._submit(partial(self._write_job, lba, payload), skip_if_cancelled=False)
+        return partial(self._write_job, lba, payload)
 
     async def flush(self) -> None:
         """Wait for every job submitted before, then fdatasync. Raises the first error of a
@@ -220,23 +234,27 @@ class Storage:
                 f"{self.path}: {op} of LBA {lba}..{lba + count - 1} is outside the image "
                 f"(LBA 0..{self.block_count - 1})", lba=lba, op=op)
 
-    async def _submit(self, job: Callable[[Report], T], *, skip_if_cancelled: bool) -> T:
-        report = partial(self._report, asyncio.get_running_loop())
+    async def _submit(self, job: Job[T], *, skip_if_cancelled: bool) -> T:
         if self._executor is None:  # legacy: block the loop thread on purpose
             self._inline += 1
             try:
-                return job(report)
+                return job(partial(self._report, asyncio.get_running_loop()))
             finally:
                 self._inline -= 1
+        result: T = await self._queue(job, skip_if_cancelled=skip_if_cancelled)
+        return result
+
+    def _queue(self, job: Job[T], *, skip_if_cancelled: bool) -> asyncio.Future[T]:
+        """Hand ``job`` to the worker thread; its future of the running loop."""
+        assert self._executor is not None
+        report = partial(self._report, asyncio.get_running_loop())
         orphan = None if skip_if_cancelled else self._keep_orphan_error
         try:
-            future = self._executor.submit(partial(job, report),
-                                           skip_if_cancelled=skip_if_cancelled, orphan=orphan)
+            return self._executor.submit(partial(job, report),
+                                         skip_if_cancelled=skip_if_cancelled, orphan=orphan)
         except RuntimeError:  # closed from another thread since _check_request
             raise StorageError(StorageErrorKind.CLOSED,
                                f"{self.path}: storage closed while submitting") from None
-        result: T = await future
-        return result
 
     def _keep_orphan_error(self, error: BaseException) -> None:
         cancelled = isinstance(error, StorageError) and error.kind is StorageErrorKind.CANCELLED

@@ -108,6 +108,16 @@ def test_a_frame_followed_by_its_crc_leaves_zero_remainder(data: bytes) -> None:
     assert crc16(data + crc16(data).to_bytes(2, "big")) == 0
 
 
+@given(st.binary(max_size=1100))
+def test_each_4bit_lane_carries_bit_n_plus_4_then_bit_n_of_every_byte(data: bytes) -> None:
+    """§3.6.1, for whole-word lengths (one pass over the block) and any other length."""
+    for line, lane in enumerate(split_lanes(data, 4)):
+        bits = [(byte >> shift) & 1 for byte in data for shift in (line + 4, line)]
+        padded = bits + [0] * (-len(bits) % 8)
+        assert lane == bytes(int("".join(map(str, padded[i:i + 8])), 2)
+                             for i in range(0, len(padded), 8))
+
+
 def test_bus_width_other_than_1_or_4_is_refused() -> None:
     with pytest.raises(ValueError, match="bus width"):
         split_lanes(b"\x00", 8)

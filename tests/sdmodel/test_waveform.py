@@ -178,6 +178,45 @@ def test_block_keeps_the_crc_it_was_sent_with() -> None:
     assert sent == good[0] ^ 1
 
 
+def expected_line(tok: DataToken, line: int) -> list[int]:
+    """DAT``line`` during ``tok`` by §9: 0, data bits, CRC16 as sent, 1 (UNKNOWN where the
+    trace dropped the payload or holds no CRC for the line); an unused line stays high."""
+    clocks = 1 + tok.nbytes * 8 // tok.width + 17
+    if line >= tok.width:
+        return [1] * clocks
+    data = tok.data
+    if data is None:
+        bits = [UNKNOWN] * (tok.nbytes * 8 // tok.width)
+    elif tok.width == 4:
+        bits = [(byte >> shift) & 1 for byte in data for shift in (line + 4, line)]
+    else:
+        bits = [(byte >> (7 - i)) & 1 for byte in data for i in range(8)]
+    crcs = tok.crcs or tuple(crc16_lanes(data or b"", tok.width))
+    crc = bits_of(crcs[line], 16) if line < len(crcs) else [UNKNOWN] * 16
+    return [0, *bits, *crc, 1]
+
+
+def test_a_window_of_many_blocks_puts_each_block_on_the_lines() -> None:
+    """A window of a transfer renders its blocks together (one numpy pass per block
+    shape); every block still shows exactly its own bits, CRCs and start/end bits."""
+    rng = random.Random(10)
+    shapes = [(4, 512, "crcs")] * 5 + [(4, 512, "dropped"), (4, 512, "no crcs"),
+                                       (4, 512, "dat0 crc only"), (1, 64, "crcs"),
+                                       (1, 64, "crcs"), (4, 8, "crcs"), (4, 8, "crcs")]
+    rng.shuffle(shapes)
+    tokens: list[DataToken] = []
+    for width, nbytes, kind in shapes:
+        data = rng.randbytes(nbytes)
+        start = tokens[-1].end if tokens else 0
+        tok = block(None if kind == "dropped" else data, width, start, nbytes=nbytes,
+                    crcs=tuple(crc16_lanes(data, width)))
+        tok.crcs = {"no crcs": (), "dat0 crc only": tok.crcs[:1]}.get(kind, tok.crcs)
+        tokens.append(tok)
+    for line in range(4):
+        expected = [bit for tok in tokens for bit in expected_line(tok, line)]
+        assert wire(list(tokens), f"DAT{line}").tolist() == expected
+
+
 @pytest.mark.parametrize(("status", "dat0"), [
     (CrcStatus.ACCEPTED, "-__-_--"),
     (CrcStatus.CRC_ERROR, "-_-_---"),
