@@ -183,7 +183,14 @@ class SpiCard:
             self._record("deselected", mosi, FILL)
             return FILL
         miso, meaning = self._produce()
+        # A byte is one unit: the host's (a command, a written block) when MOSI carries
+        # one, else what the card drives. What the other side began (a read block that
+        # starts under CMD12) neither splits the host's run nor adds its info to it.
+        driven = self._byte_info, self._byte_starts_run
+        self._byte_info, self._byte_starts_run = {}, False
         received = self._consume(mosi, meaning)
+        if received is None:
+            self._byte_info, self._byte_starts_run = driven
         self._record(received or meaning, mosi, miso)
         return miso
 

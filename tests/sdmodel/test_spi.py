@@ -300,6 +300,28 @@ def test_cmd18_puts_fill_between_blocks_and_cmd12_sends_a_stuff_byte(sdsc: Path)
     run(sdsc, scenario)
 
 
+def test_cmd12_while_the_next_block_starts_is_one_command_token(sdsc: Path) -> None:
+    """The card starts the next CMD18 block (0xFE on MISO) during CMD12's bytes: the trace
+    shows one CMD12 token whatever MISO carries, not a split one with the block's info."""
+    trace = Trace()
+
+    async def scenario(host: Host) -> None:
+        await host.init()
+        assert await host.r1(18, host.addr(20)) == 0x00
+        await host.read_block()
+        while (reading := host.spi.waiting_on()) is not None:
+            await asyncio.wait((reading,))  # the next block is ready: it starts at once
+        miso = await host.xfer(frame(12) + FF * 3)
+        assert 0xFE in miso[:6]  # the block did start under the command
+        host.spi.flush_trace()
+
+    run(sdsc, scenario, trace=trace)
+    runs = [t for t in trace if isinstance(t, SpiToken)]
+    cmd12 = [t for t in runs if t.info.get("index") == 12]
+    assert len(cmd12) == 1 and cmd12[0].what == "cmd" and len(cmd12[0].mosi or b"") == 6
+    assert "dir" not in cmd12[0].info and "nbytes" not in cmd12[0].info
+
+
 def test_cmd18_past_the_end_sends_0x08_and_cmd12_reports_the_out_of_range(sdsc: Path) -> None:
     async def scenario(host: Host) -> None:
         await host.init()
