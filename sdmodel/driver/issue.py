@@ -59,12 +59,18 @@ class Issuer:
 
     async def idle(self, seconds: float, reason: str = "host wait") -> None:
         """Let ``seconds`` of simulated time pass on an idle bus (Linux ``mmc_delay``):
-        the world (storage) runs for the matching wall time, then the bus shows idle
-        clocks up to the target."""
+        while the card is busy programming, storage runs for the matching wall time
+        (``time_scale``) or until it is done; then the bus shows idle clocks up to the
+        target. Simulated time follows wall time only while storage is pending, so with
+        nothing in flight no wall time is owed (a tiny time scale cannot stall a poll)."""
         bus = self.slot.controller.bus
         clock = bus.clock
         target = clock.now + round(seconds * PS_PER_S)
-        await asyncio.sleep(seconds / max(clock.time_scale, 1e-12))
+        programming = bus.card.busy_future
+        if programming is not None:
+            await clock.wait(programming, deadline=target)  # never cancels the work
+        else:
+            await asyncio.sleep(0)  # a turn of the loop, as any wait gives
         if clock.now < target:
             bus.idle_clocks(-(-(target - clock.now) // clock.period), reason)
 

@@ -209,3 +209,12 @@ async def test_a_read_only_image_makes_a_write_protected_card(tmp_path: Path) ->
     assert not result.ok and "WP_VIOLATION" in " ".join(result.errors)
     assert path.read_bytes()[:4096] == before
     assert StorageOptions(read_only=True).read_only
+
+
+@pytest.mark.parametrize("mode", ["sd", "spi"])
+async def test_a_tiny_time_scale_does_not_stall_host_waits(tmp_path: Path, mode: str) -> None:
+    """Simulated time follows wall time only while storage is pending: ACMD41 poll
+    intervals, CMD13 busy polls and `wait` cost no wall time at 1e-6 (they took 10^6 s)."""
+    sim = await asyncio.wait_for(simulate(image(tmp_path, 64 * MIB), "init; write 0 2; wait 50; "
+                                          "read 0 2", mode=mode, time_scale=1e-6), timeout=30)
+    assert sim.trace.span()[1] > 50 * 10**9  # the 50 ms wait happened in simulated time
