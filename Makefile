@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
 
-.PHONY: run test venv clean-venv screenshots
+.PHONY: run test venv clean-venv screenshots perf
 
 run: $(STAMP)
 	$(VENV)/bin/sdscope
@@ -21,6 +21,12 @@ venv: $(STAMP)
 # The README's pictures, from the real window under a virtual X server.
 screenshots: $(STAMP)
 	xvfb-run -a -s "-screen 0 1920x1200x24" $(PY) docs/screenshots.py
+
+# The full benchmark suite (~15 min) and the plots of docs/performance.md. Run it on a
+# quiet machine: every figure is wall-clock time.
+perf: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/sdscope bench --json > docs/perf/results.jsonl
+	QT_QPA_PLATFORM=offscreen $(PY) docs/perf/plots.py docs/perf/results.jsonl --out docs/perf
 
 # A candidate counts only if it runs and reports >= 3.11 (a pyenv shim for a version that
 # is not installed exists on PATH but fails).

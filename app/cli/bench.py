@@ -39,7 +39,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object per benchmark and line"
     )
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--quick", action="store_true",
+                        help="the CI size: fewer repetitions, smaller traces and captures, "
+                        "shorter phases")
     parser.add_argument("--repeat", type=_positive, metavar="N",
                         help="repetitions of benchmarks that measure a file (default 3; "
                         "the median is reported)")

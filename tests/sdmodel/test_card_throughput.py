@@ -48,7 +48,9 @@ def storage_jobs(h: CardHarness) -> list[tuple[str, int | None]]:
 async def until_storage_idle(h: CardHarness) -> None:
     while h.storage.pending:
         await asyncio.sleep(0.001)
-    await asyncio.sleep(0)  # the last result and its report reach the loop
+    # the worker's result reaches the loop through a chain of callbacks (thread-safe
+    # call, future state copy, the read phase's own callback): let the loop run them all
+    await asyncio.sleep(0.02)
 
 
 async def test_cmd18_of_300_blocks_takes_9_storage_jobs(
