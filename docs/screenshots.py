@@ -144,4 +144,8 @@ if __name__ == "__main__":
     app = QApplication.instance() or QApplication(sys.argv)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    sys.exit(loop.run_until_complete(main()))
+    try:
+        code = loop.run_until_complete(main())
+    finally:
+        loop.close()  # stops the default executor's threads (capture decoding) before exit
+    sys.exit(code)

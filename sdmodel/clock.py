@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -63,14 +63,18 @@ class SimClock:
         return max(0, end - start) // self.period
 
     async def wait(
-        self, awaitable: Awaitable[T], *, deadline: int | None = None, quantum_s: float = 0.001
+        self, awaitable: Awaitable[T], *, deadline: int | None = None, quantum_s: float = 0.001,
+        finished_at: Callable[[], float] | None = None,
     ) -> WaitResult[T]:
         """Await ``awaitable`` while simulated time follows wall time x ``time_scale``.
 
         Returns ``done=False`` when simulated time reaches ``deadline`` first; the
         awaitable is left running (a card keeps programming after a host gave up).
         Simulated time is rounded up to whole clock periods. A future that is already
-        done costs no time and no turn of the event loop.
+        done costs no time and no turn of the event loop. ``finished_at`` (a
+        ``perf_counter`` time, e.g. ``Storage.last_done_at``) says when the work behind
+        the awaitable really ended: the loop noticing later (busy with a GUI frame) adds
+        no simulated time.
         """
         if isinstance(awaitable, asyncio.Future) and awaitable.done():
             return WaitResult(True, awaitable.result(), 0)
@@ -85,6 +89,8 @@ class SimClock:
                 timeout = None
             done, _ = await asyncio.wait({task}, timeout=timeout)
             wall = time.perf_counter() - wall0
+            if done and finished_at is not None:
+                wall = min(wall, max(0.0, finished_at() - wall0))
             sim_ps = 0 if (done and wall <= self.free_wall_s) else int(
                 wall * self.time_scale * PS_PER_S
             )

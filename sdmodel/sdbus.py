@@ -136,7 +136,8 @@ class SdBus:
         earliest = self._data_ref + self._clocks(self.card.options.timing.n_ac)
         result = self.card.read_block_now()  # read-ahead: usually no wait at all
         if result is None:
-            waited = await clock.wait(self.card.read_block(), deadline=deadline)
+            waited = await clock.wait(self.card.read_block(), deadline=deadline,
+                                      finished_at=self._storage_done_at)
             result = waited.value if waited.done else None
         if result is None or result.data is None:
             if deadline is not None:
@@ -212,11 +213,17 @@ class SdBus:
         clock = self.clock
         done = True
         while done and (work := self.card.busy_future) is not None:
-            done = (await clock.wait(work, deadline=deadline)).done
+            done = (await clock.wait(work, deadline=deadline,
+                                     finished_at=self._storage_done_at)).done
         if done:
             clock.now = max(clock.now, self._nominal_busy_until)
         self._end_busy(done)
         return done
+
+    def _storage_done_at(self) -> float:
+        """When storage last finished a job: a read or a programming step ended then, not
+        when the loop got round to noticing."""
+        return self.card.storage.last_done_at
 
     def _end_busy(self, released: bool) -> None:
         if self._busy_start is None:

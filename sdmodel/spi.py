@@ -453,7 +453,8 @@ class SpiCard:
             return True
         clock = self.clock
         start = clock.now
-        waited = await clock.wait(waiting, deadline=deadline)
+        waited = await clock.wait(waiting, deadline=deadline,
+                                  finished_at=lambda: self.card.storage.last_done_at)
         clocks = (clock.now - start) // clock.period
         clock.now = start
         count = -(-clocks // CLOCKS_PER_BYTE)

@@ -481,8 +481,13 @@ class StateDiagram(QWidget):
     # -- updates ----------------------------------------------------------------------------
 
     def set_state(self, state: CardState) -> None:
-        """Light ``state`` (without drawing a transition)."""
+        """Light ``state`` and no transition (a new card or a capture: an earlier
+        transition drawn does not belong to it)."""
         self._state = CardState(state)
+        self._last = None
+        if self._extra is not None:
+            self._sd_scene.removeItem(self._extra)
+            self._extra = None
         self._schedule()
 
     def set_transition(self, old: CardState, new: CardState, reason: str) -> None:

@@ -245,13 +245,18 @@ class Scheduler:
         if self._reveal_on_park:  # a pause from running shows all that was produced
             self._reveal_on_park = False
             self._set_horizon(max(self._horizon, self.computed_end))
-        self._resume = asyncio.get_running_loop().create_future()
+        # Several coroutines can park at once (the driver's command and the controller's
+        # data path): they all wait for the same resume, or one would never wake.
+        if self._resume is None or self._resume.done():
+            self._resume = asyncio.get_running_loop().create_future()
+        resume = self._resume
         self._parked.set()
         self.events.parked.emit(op)
         try:
-            await self._resume
+            await resume
         finally:
-            self._resume = None
+            if self._resume is resume:
+                self._resume = None
             self.parked_at = None
 
     async def _yield_now_and_then(self) -> None:

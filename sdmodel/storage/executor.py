@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
@@ -49,15 +50,14 @@ class _Job:
         with suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             self.loop.call_soon_threadsafe(_settle, self.future, result, error, self.orphan)
 
-    def run(self) -> None:
+    def run(self) -> tuple[object, BaseException | None] | None:
+        """The outcome (result, error) to settle; None for a job skipped as cancelled."""
         if self.skip_if_cancelled and self.future.cancelled():
-            return
+            return None
         try:
-            result = self.fn()
+            return self.fn(), None
         except BaseException as exc:  # delivered to the awaiter, never lost in the thread
-            self.settle(error=exc)
-        else:
-            self.settle(result)
+            return None, exc
 
 
 class SerialExecutor:
@@ -68,6 +68,9 @@ class SerialExecutor:
         self._queue: deque[_Job] = deque()
         self._running: _Job | None = None
         self._closed = False
+        # perf_counter() when the worker last finished a job: how long storage really took,
+        # without the time the loop needed to notice (a busy GUI frame is not an access time)
+        self.last_done_at = 0.0
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -122,7 +125,10 @@ class SerialExecutor:
                     return
                 job = self._running = self._queue.popleft()
             try:
-                job.run()
+                outcome = job.run()
+                self.last_done_at = time.perf_counter()  # before the loop can see the outcome
+                if outcome is not None:
+                    job.settle(*outcome)
             finally:
                 with self._cond:
                     self._running = None

@@ -20,6 +20,7 @@ import asyncio
 import errno
 import logging
 import os
+import time
 import weakref
 from collections.abc import Callable
 from contextlib import suppress
@@ -129,6 +130,12 @@ class Storage:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def last_done_at(self) -> float:
+        """``time.perf_counter()`` when the worker last finished a job (legacy mode: now,
+        the loop thread itself did the I/O)."""
+        return time.perf_counter() if self._executor is None else self._executor.last_done_at
 
     @property
     def pending(self) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -56,3 +57,15 @@ async def test_a_deadline_before_the_storage_answers_leaves_it_running() -> None
     assert not hung.cancelled()  # a card keeps programming after the host gave up
     hung.set_result("block")
     assert await hung == "block"
+
+
+async def test_a_loop_that_notices_late_adds_no_simulated_time() -> None:
+    """The work ended 30 ms in, but the loop (busy with a GUI frame) resolves the future
+    only at 150 ms: simulated time follows the work, not the loop's lateness."""
+    clock = SimClock(50e6, free_wall_s=0.0)
+    start = time.perf_counter()
+    late = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(0.15, late.set_result, "block")
+    waited = await clock.wait(late, finished_at=lambda: start + 0.03)
+    assert waited.done and waited.value == "block"
+    assert 0.025 * PS_PER_S <= waited.waited_ps <= 0.06 * PS_PER_S

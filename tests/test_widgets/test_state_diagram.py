@@ -166,3 +166,10 @@ def test_an_unknown_state_lights_nothing_and_says_why(diagram: StateDiagram) -> 
     assert diagram.caption_text() == "Capture: no card status in it"
     diagram.set_state(S.STBY)
     assert diagram.state_item(S.STBY).lit and "stby" in diagram.caption_text()
+
+
+def test_set_state_forgets_the_last_transition(diagram: StateDiagram) -> None:
+    diagram.set_transition(S.TRAN, S.DATA, "CMD17")
+    diagram.set_state(S.IDLE)  # a capture's state: the simulated card's edge is not its own
+    assert lit_edges(diagram) == [] and diagram.last_transition is None
+    assert "last:" not in diagram.caption_text()

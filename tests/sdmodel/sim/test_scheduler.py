@@ -333,3 +333,23 @@ async def test_breakpoint_on_storage_fault(model: Model) -> None:
 def test_bad_breakpoint_specs_say_why(spec: str, reason: str) -> None:
     with pytest.raises(BreakpointError, match=reason):
         parse_breakpoint(spec)
+
+
+async def test_every_coroutine_parked_at_a_gate_wakes_on_run() -> None:
+    """The driver's command (a CMD12 abort) and the controller's data path can wait at
+    their gates at the same time: run() releases both, not only the last to park."""
+    sched = Scheduler(SimClock(25_000_000), Trace())
+    sched.pause()
+    passed: list[str] = []
+
+    async def through(op: str) -> None:
+        await sched.gate(op)
+        passed.append(op)
+
+    waiting = [asyncio.ensure_future(through(op)) for op in ("read", "command")]
+    await sched.wait_parked()
+    await asyncio.sleep(0.01)  # both are parked now
+    assert passed == []
+    sched.run()
+    await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
+    assert sorted(passed) == ["command", "read"]

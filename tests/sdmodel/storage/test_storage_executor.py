@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sdmodel.storage import StorageErrorKind
+from sdmodel.storage import Storage, StorageErrorKind
 from sdmodel.storage.executor import SerialExecutor
 from sdmodel.storage.image import ImageFile
 
@@ -44,3 +44,20 @@ def test_fd_in_use_is_closed_only_when_the_call_returns(
         ImageFile.open(image.path, read_only=False, lock=True).close()  # lock already free
     with pytest.raises(OSError, match="Bad file descriptor"):
         os.fstat(fd)  # closed when its last user left
+
+
+def test_last_done_at_is_when_the_worker_finished_not_when_the_loop_noticed(
+        make_image: Callable[..., Path], open_storage: Callable[..., Storage]) -> None:
+    storage = open_storage(make_image(16))
+    storage.faults.latency = (0.05, 0.05)  # the job itself takes 50 ms
+
+    async def scenario() -> tuple[float, float, float]:
+        start = time.perf_counter()
+        reading = asyncio.ensure_future(storage.read(3))
+        await asyncio.sleep(0)
+        time.sleep(0.2)  # the loop is busy (a long frame) while the job finishes
+        await reading
+        return start, storage.last_done_at, time.perf_counter()
+
+    start, done_at, noticed = asyncio.run(scenario())
+    assert start + 0.045 <= done_at <= start + 0.19 < noticed
