@@ -484,21 +484,16 @@ class StateDiagram(QWidget):
         """Light ``state`` and no transition (a new card or a capture: an earlier
         transition drawn does not belong to it)."""
         self._state = CardState(state)
-        self._last = None
-        if self._extra is not None:
-            self._sd_scene.removeItem(self._extra)
-            self._extra = None
+        self._forget_transition()
         self._schedule()
 
     def set_transition(self, old: CardState, new: CardState, reason: str) -> None:
         """The card went ``old -> new`` because of ``reason``: light that edge and ``new``.
         A transition to the same state (a reset) lights no edge."""
         old, new = CardState(old), CardState(new)
+        self._forget_transition()
         self._last = (old, new, reason)
         self._state = new
-        if self._extra is not None:
-            self._sd_scene.removeItem(self._extra)
-            self._extra = None
         if old != new and (old, new) not in self._edges:
             points, side = _edge_points(old, new, paired=(new, old) in self._edges)
             self._extra = TransitionEdge(old, new, (reason,), points, label_side=side)
@@ -515,8 +510,16 @@ class StateDiagram(QWidget):
         """No state known (e.g. a capture without card status): nothing lit, ``reason``
         in the caption."""
         self._clock.cancel(self._show)
-        self._state, self._last, self._busy, self._unknown = None, None, "", reason
+        self._forget_transition()
+        self._state, self._busy, self._unknown = None, "", reason
         self._show()
+
+    def _forget_transition(self) -> None:
+        """No last transition: none lit, and an edge drawn for it alone is removed."""
+        self._last = None
+        if self._extra is not None:
+            self._sd_scene.removeItem(self._extra)
+            self._extra = None
 
     def set_spi_mode(self, spi: bool) -> None:
         """SPI mode shows the simplified idle / ready view instead of the SD diagram."""

@@ -163,6 +163,11 @@ def test_an_unknown_state_lights_nothing_and_says_why(diagram: StateDiagram) -> 
     assert diagram.state is None
     assert not any(diagram.state_item(state).lit for state in S)
     assert lit_edges(diagram) == []
+    diagram.set_transition(S.TRAN, S.IDENT, "odd")  # an edge the table does not have
+    assert (S.TRAN, S.IDENT) not in diagram.edges()
+    assert diagram.edge_item(S.TRAN, S.IDENT) is not None
+    diagram.set_unknown("Capture: no card status in it")
+    assert diagram.edge_item(S.TRAN, S.IDENT) is None
     assert diagram.caption_text() == "Capture: no card status in it"
     diagram.set_state(S.STBY)
     assert diagram.state_item(S.STBY).lit and "stby" in diagram.caption_text()
