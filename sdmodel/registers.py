@@ -64,6 +64,8 @@ __all__ = [
     "error_names",
     "r6_status_from_card_status",
     "card_status_from_r6_status",
+    "card_status_of_response",
+    "current_state",
     "spi_r1_from_card_status",
     "spi_r2_byte2_from_card_status",
     "spi_data_error_token_from_card_status",
@@ -578,6 +580,21 @@ def card_status_from_r6_status(s16: int) -> int:
     """The card-status bits an R6 status field stands for (the inverse of the above)."""
     _check_width(s16, 16, "R6 status")
     return _gather(s16, [(int(flag), out) for out, flag in _R6_MOVED]) | (s16 & _LOW13)
+
+
+def card_status_of_response(kind: str, value: int) -> int | None:
+    """The card status an SD-mode response carries: R1/R1b its 32 bits, R6 its 16 status
+    bits mapped back (§4.9.5); None for the other types."""
+    if kind in ("R1", "R1b"):
+        return value
+    if kind == "R6":
+        return card_status_from_r6_status(value & 0xFFFF)
+    return None
+
+
+def current_state(status: int) -> CardState:
+    """CURRENT_STATE of a card status (§4.10.1); ValueError for a reserved code."""
+    return CardState(_CURRENT_STATE.get(status))
 
 
 # --------------------------------------------------------------------------- CMD6 §4.3.10

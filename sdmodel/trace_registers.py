@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sdmodel.registers import CARD_STATUS, card_status_from_r6_status
+from sdmodel.registers import card_status_of_response, current_state
 from sdmodel.states import CardState
 from sdmodel.tokens import CommandToken, DataToken, Line, ResponseToken, Token
 
@@ -25,7 +25,6 @@ _BLOCK_REGISTER = {
     (9, False): ("CSD", 16), (10, False): ("CID", 16),  # SPI mode reads them as blocks
     (51, True): ("SCR", 8), (13, True): ("SD_STATUS", 64),
 }
-_STATE = CARD_STATUS.field("CURRENT_STATE")
 _OCR_BITS = 0xFFFF_FFFF
 
 
@@ -77,16 +76,12 @@ class SeenRegisters:
 def _card_status(rsp: ResponseToken) -> int | None:
     if rsp.line is Line.SPI:
         return None  # SPI R1/R2 are not the §4.10.1 card status
-    if rsp.type in ("R1", "R1b"):
-        return rsp.value
-    if rsp.type == "R6":  # §4.9.5: bits 15:0 are status bits 23, 22, 19, 12:0
-        return card_status_from_r6_status(rsp.value & 0xFFFF)
-    return None
+    return card_status_of_response(rsp.type, rsp.value)
 
 
 def _state(status: int) -> CardState | None:
     try:
-        return CardState(_STATE.get(status))
+        return current_state(status)
     except ValueError:  # a reserved CURRENT_STATE code
         return None
 

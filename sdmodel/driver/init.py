@@ -20,16 +20,15 @@ from sdmodel.driver.issue import Issuer
 from sdmodel.driver.requests import WRITE_TIMEOUT_S
 from sdmodel.driver.slot import BusError, Slot, Transfer
 from sdmodel.registers import (
-    CARD_STATUS,
     OCR_BUSY,
     OCR_CCS,
     SCR,
     SWITCH_STATUS,
     card_status_from_r6_status,
     csd_capacity,
+    current_state,
     decode_csd,
 )
-from sdmodel.states import CardState
 from sdmodel.units import format_size
 
 __all__ = [
@@ -153,7 +152,7 @@ async def initialise(slot: Slot, issuer: Issuer, options: InitOptions,
     r6 = (await issuer.cmd(3)).response
     issuer.rca = r6 >> 16
     status = card_status_from_r6_status(r6 & 0xFFFF)
-    state = CardState(CARD_STATUS.field("CURRENT_STATE").get(status))
+    state = current_state(status)
     log(f"CMD3: RCA 0x{issuer.rca:04X} (card was in {state.label})")
     csd = (await issuer.cmd(9, issuer.rca << 16)).response
     capacity = csd_capacity(csd)

@@ -16,7 +16,7 @@ from sdmodel.driver.card_info import CardInfo
 from sdmodel.driver.errors import CardRemovedError, CardStatusError, DriverError
 from sdmodel.driver.issue import PS_PER_S, Issuer
 from sdmodel.driver.slot import BusError, Completion, Transfer
-from sdmodel.registers import CARD_STATUS, CardStatus
+from sdmodel.registers import CARD_STATUS, CardStatus, current_state
 from sdmodel.sdhci.registers import SoftwareReset
 from sdmodel.states import CardState
 
@@ -124,7 +124,7 @@ class BlockIO:
             if status & CardStatus.READY_FOR_DATA and _STATE.get(status) == CardState.TRAN:
                 return status
             if clock.now >= deadline:
-                state = CardState(_STATE.get(status)).label
+                state = current_state(status).label
                 raise DriverError(f"CMD13 SEND_STATUS: card still in {state} after "
                                   f"{timeout_s:g} s (status 0x{status:08X})")
             await self.issuer.idle(pause, "CMD13 busy poll interval")
@@ -138,7 +138,7 @@ class BlockIO:
         await slot.reset(SoftwareReset.CMD)
         await slot.reset(SoftwareReset.DATA)
         try:
-            state = CardState(_STATE.get(await self.status()))
+            state = current_state(await self.status())
             if state in _STOPPABLE:
                 self.log(f"recovery: card in {state.label}, CMD12 to stop it")
                 await self.issuer.cmd(12, 0, timeout_s=WRITE_TIMEOUT_S)

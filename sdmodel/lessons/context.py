@@ -14,14 +14,12 @@ import numpy as np
 
 from sdmodel.commands import lookup
 from sdmodel.driver.workload import WorkloadResult
-from sdmodel.registers import CARD_STATUS, card_status_from_r6_status
-from sdmodel.states import CardState
+from sdmodel.registers import card_status_of_response, current_state
 from sdmodel.tokens import CommandToken, ResponseToken, SpiToken, Token
 
 __all__ = ["Source", "Exchange", "StepContext", "card_state", "card_status", "spi_is_app",
            "pair_exchanges"]
 
-_STATUS = CARD_STATUS.field("CURRENT_STATE")
 
 
 class Source(StrEnum):
@@ -66,18 +64,14 @@ class Exchange:
 def card_state(x: Exchange) -> str | None:
     """CURRENT_STATE of an SD-mode R1/R1b/R6 (§4.10.1, §4.9.5), as a state name."""
     status = card_status(x)
-    return None if status is None else CardState(_STATUS.get(status)).label
+    return None if status is None else current_state(status).label
 
 
 def card_status(x: Exchange) -> int | None:
     """The card status an SD-mode R1/R1b/R6 carries (R6: its 16 bits mapped back)."""
     if x.raw or x.value is None:
         return None
-    if x.type in ("R1", "R1b"):
-        return x.value
-    if x.type == "R6":
-        return card_status_from_r6_status(x.value & 0xFFFF)
-    return None
+    return card_status_of_response(x.type, x.value)
 
 
 def spi_is_app(info: Mapping[str, Any]) -> bool:

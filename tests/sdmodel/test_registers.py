@@ -39,9 +39,11 @@ from sdmodel.registers import (
     build_sd_status,
     build_switch_status,
     card_status_from_r6_status,
+    card_status_of_response,
     crc7_register,
     csd_capacity,
     csd_table,
+    current_state,
     decode_csd,
     default_cid,
     parse_switch_arg,
@@ -625,3 +627,21 @@ def test_build_switch_status_rejects_bad_arguments(kwargs: dict[str, object]) ->
     args: dict[str, object] = {"mode": 0, "arg": 0x00FFFFF0, **HS_CARD, **kwargs}
     with pytest.raises(ValueError):
         build_switch_status(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kind", "value", "status"), [
+    ("R1", 0x0000_0920, 0x0000_0920),
+    ("R1b", 0x0000_0900, 0x0000_0900),
+    ("R6", 0xB368_0500, 0x0000_0500),  # RCA in 31:16, status bits 15:0 (§4.9.5)
+    ("R6", 0x0001_E000, 0x00C8_0000),  # bits 15:13 stand for card status 23, 22, 19
+    ("R3", 0x80FF_8000, None),
+    ("R7", 0x0000_01AA, None),
+])
+def test_card_status_of_a_response(kind: str, value: int, status: int | None) -> None:
+    assert card_status_of_response(kind, value) == status
+
+
+def test_current_state_reads_bits_12_to_9_and_refuses_reserved_codes() -> None:
+    assert current_state(0x0000_0920) is CardState.TRAN
+    with pytest.raises(ValueError):
+        current_state(12 << 9)
