@@ -45,9 +45,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from app.bench.base import Benchmark, Result
+from app.bench.base import BenchError, Benchmark, Result, child_report, last_error_line
 from app.bench.decode import SIGROK, sigrok_command, time_sdscope, time_sigrok
-from app.bench.startup import BenchError
 from sdmodel.capture import read_sr
 from sdmodel.decode import plan_decode
 from sdmodel.sim.simulator import SimOptions, Simulator
@@ -119,11 +118,10 @@ class ChildRun:
 
     def report(self) -> dict[str, Any]:
         """The last JSON line the child printed."""
-        for line in reversed(self.stdout.splitlines()):
-            if line.startswith("{"):
-                report: dict[str, Any] = json.loads(line)
-                return report
-        raise BenchError("scale: a decode child printed no result")
+        report = child_report(self.stdout)
+        if report is None:
+            raise BenchError("scale: a decode child printed no result")
+        return report
 
 
 @dataclass(frozen=True)
@@ -181,9 +179,8 @@ def run_child(command: list[str], timeout_s: float = CHILD_TIMEOUT_S) -> ChildRu
             raise BenchError(f"scale: {shlex.join(command[1:4])} ... did not finish in "
                              f"{timeout_s:.0f} s") from None
         if done.returncode != 0 or not report.exists():
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise BenchError(f"scale: {shlex.join(command[1:4])} ... exited with "
-                             f"{done.returncode} ({last})")
+                             f"{done.returncode} ({last_error_line(done.stderr)})")
         return _read_report(report, done.stdout)
 
 

@@ -6,25 +6,19 @@ it reports its first paint. Process creation and interpreter start are included.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-from app.bench.base import Benchmark, Result
+from app.bench.base import BenchError, Benchmark, Result, child_report, last_error_line
 from app.startup import STARTUP_ENV
-from sdmodel.errors import SdscopeError
 from sdmodel.images import ensure_demo_image
 
 __all__ = ["BENCHMARK", "measure_once"]
 
 _TIMEOUT_S = 60.0
-
-
-class BenchError(SdscopeError):
-    """A benchmark could not measure what it should."""
 
 
 def measure_once() -> float:
@@ -34,13 +28,11 @@ def measure_once() -> float:
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False
     )
-    for line in done.stdout.splitlines():
-        if line.startswith("{"):
-            report = json.loads(line)
-            if "startup_s" in report and done.returncode == 0:
-                return float(report["startup_s"])
-    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    raise BenchError(f"startup: the GUI exited with {done.returncode} and no timing ({last})")
+    report = child_report(done.stdout)
+    if report is not None and "startup_s" in report and done.returncode == 0:
+        return float(report["startup_s"])
+    raise BenchError(f"startup: the GUI exited with {done.returncode} and no timing "
+                     f"({last_error_line(done.stderr)})")
 
 
 def run(quick: bool) -> Result:

@@ -22,8 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from app.bench.base import Benchmark, Result
-from app.bench.startup import BenchError
+from app.bench.base import BenchError, Benchmark, Result, child_report, last_error_line
 from sdmodel.heartbeat import percentile
 
 __all__ = ["BENCHMARK", "PHASES"]
@@ -72,11 +71,11 @@ def run(quick: bool) -> Result:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run(command, env=env, capture_output=True, text=True,
                           timeout=_TIMEOUT_S, check=False)
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    raise BenchError(f"ui-stall: the child exited with {done.returncode} ({last})")
+    report = child_report(done.stdout)
+    if report is not None:
+        return report
+    raise BenchError(f"ui-stall: the child exited with {done.returncode} "
+                     f"({last_error_line(done.stderr)})")
 
 
 def _child(quick: bool) -> Result:
