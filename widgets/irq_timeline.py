@@ -307,7 +307,6 @@ class IrqTimeline(QWidget):
         self._lanes_shown: list[int | None] | None = None
         self._label_width: int | None = None
         self._span = (0, 0)
-        self._scheduled = False
         self._clock = LiveClock.shared()  # coalesced live updates, in the IRQ slot
         self._widget = pg.PlotWidget()
         self._plot: pg.PlotItem = self._widget.getPlotItem()
@@ -394,16 +393,14 @@ class IrqTimeline(QWidget):
     # --- updates --------------------------------------------------------------------------
 
     def _on_appended(self, token: Token) -> None:
-        if self._index.feed(token) and not self._scheduled:
-            self._scheduled = True
-            self._clock.request(Slot.IRQ, self.flush)
+        if self._index.feed(token):
+            self._clock.request(Slot.IRQ, self.flush)  # once per tick, however many
 
     def _on_cleared(self) -> None:
         self.set_trace(self._trace)
 
     def flush(self) -> None:
         """Apply what arrived since the last update (the live clock calls this at ~15 Hz)."""
-        self._scheduled = False
         self._span = self._trace.span() if self._trace is not None else (0, 0)
         wanted: list[int | None] = [None, *self._index.lane_bits()]
         if wanted != self._lanes_shown:

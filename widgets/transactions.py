@@ -608,7 +608,6 @@ class TransactionModel(QtCore.QAbstractTableModel):
         self._shown = 0  # exchanges announced to the view (all, or scanned by the filter)
         self._byte_addressed: bool | None = None
         self._cache: OrderedDict[int, Row] = OrderedDict()
-        self._scheduled = False
         self._clock = LiveClock.shared()  # coalesced live updates, in the transactions slot
         self.set_trace(trace)
 
@@ -754,9 +753,8 @@ class TransactionModel(QtCore.QAbstractTableModel):
     # --- live updates ------------------------------------------------------------------
 
     def _on_appended(self, token: Token) -> None:
-        if self._index.feed(token) and not self._scheduled:
-            self._scheduled = True
-            self._clock.request(Slot.TRANSACTIONS, self.flush)
+        if self._index.feed(token):
+            self._clock.request(Slot.TRANSACTIONS, self.flush)  # once per tick, however many
 
     def _on_cleared(self) -> None:
         self.set_trace(self._trace)
@@ -764,7 +762,6 @@ class TransactionModel(QtCore.QAbstractTableModel):
     def flush(self) -> None:
         """Announce the exchanges added or changed since the last update (the timer calls
         this about 15 times a second while tokens arrive)."""
-        self._scheduled = False
         changed = self._index.take_changed()
         if changed is None:
             return
