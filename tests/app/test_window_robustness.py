@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,21 +21,10 @@ import pytest
 from app.main_window import MainWindow
 from app.session import SessionState
 from sdmodel.sim.scheduler import StepUnit
-from widgets.qt import QApplication, QFileDialog, QMessageBox, QSettings, QtCore
+from widgets.qt import QApplication, QFileDialog, QMessageBox, QtCore
 
 WAIT_MS = 20_000
 GIB = 1 << 30
-
-
-@pytest.fixture
-def window(qtbot: Any, tmp_path: Path, qt_settings: None) -> Iterator[MainWindow]:
-    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.session.close()
-    close_dialogs()
 
 
 @pytest.fixture

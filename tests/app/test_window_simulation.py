@@ -4,7 +4,7 @@ drag and drop, captures, export, quitting with hung storage, a lesson walked thr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +17,12 @@ from sdmodel.lessons import find_lesson
 from sdmodel.sim.scheduler import RunMode
 from sdmodel.states import CardState
 from sdmodel.tokens import CommandToken
-from widgets.qt import QApplication, QFileDialog, QMessageBox, QSettings, QtCore, QtGui
+from widgets.qt import QtCore, QtGui
 
 CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "captures"
 needs_captures = pytest.mark.skipif(not CAPTURES.is_dir(),
                                     reason=f"real captures not found at {CAPTURES}")
 WAIT_MS = 20_000
-
-
-@pytest.fixture
-def window(qtbot: Any, tmp_path: Path, qt_settings: None) -> Iterator[MainWindow]:
-    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.session.close()
-    for box in QApplication.topLevelWidgets():
-        if isinstance(box, QMessageBox | QFileDialog):
-            box.close()
 
 
 @pytest.fixture
@@ -68,9 +55,15 @@ def test_a_run_fills_every_panel(qtbot: Any, window: MainWindow, card: Path,
                                  arun: Callable[..., Any]) -> None:
     opened(window, card, arun)
     run_to_end(qtbot, window, "init; read 0 4; write 8 2")
-    qtbot.waitUntil(lambda: window.transactions_dock.view.model.rowCount() > 20, timeout=2000)
     model = window.transactions_dock.view.model
-    names = {model.row(r).texts[2] for r in range(model.rowCount())}  # the Command column
+
+    def commands_shown() -> set[str]:
+        return {model.row(r).texts[2] for r in range(model.rowCount())}  # the Command column
+
+    # the table shows new exchanges at its next live-clock tick: wait for the last one
+    qtbot.waitUntil(lambda: any("CMD25" in n for n in commands_shown()), timeout=2000)
+    assert model.rowCount() > 20
+    names = commands_shown()
     assert any("CMD18" in n for n in names) and any("CMD25" in n for n in names)
     assert window.state_dock.view.state is CardState.TRAN
     assert window.registers_dock.view.row_texts("CSD")[1].startswith("0x")
